@@ -122,7 +122,9 @@ class MemoryStorage:
         cs = conf_state if conf_state is not None else self._snapshot.metadata.conf_state
         self._snapshot = Snapshot(
             data=data,
-            metadata=SnapshotMetadata(conf_state=cs, index=index, term=self._ents[index - offset].term),
+            metadata=SnapshotMetadata(
+                conf_state=cs, index=index, term=self._ents[index - offset].term
+            ),
         )
         return self._snapshot
 
@@ -136,7 +138,10 @@ class MemoryStorage:
                 f"compact {compact_index} is out of bound lastindex({self.last_index()})",
             )
         i = compact_index - offset
-        self._ents = [Entry(term=self._ents[i].term, index=self._ents[i].index), *self._ents[i + 1 :]]
+        self._ents = [
+            Entry(term=self._ents[i].term, index=self._ents[i].index),
+            *self._ents[i + 1 :],
+        ]
 
     def append(self, entries: Sequence[Entry]) -> None:
         if not entries:
