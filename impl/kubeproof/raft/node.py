@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import contextlib
 import random
+from typing import ClassVar
 
 from attrs import field, frozen
 
@@ -93,10 +94,13 @@ class Status:
 class RaftNode:
     """A Raft node with etcd RawNode's API.  See the module docstring."""
 
+    # The state machine class; tests/mutants substitute broken variants here.
+    core_class: ClassVar[type[Raft]] = Raft
+
     def __init__(
         self, cfg: RaftConfig, storage: MemoryStorage, rng: random.Random | None = None
     ) -> None:
-        self.raft = Raft(cfg, storage, rng if rng is not None else random.Random(cfg.id))
+        self.raft = self.core_class(cfg, storage, rng if rng is not None else random.Random(cfg.id))
         self._prev_soft = SoftState(lead=self.raft.lead, raft_state=self.raft.state)
         self._prev_hard = self.raft.hard_state()
 
