@@ -18,6 +18,7 @@ from kubeproof.raft import (
     MessageType,
     RaftConfig,
     RaftNode,
+    ReadState,
     StateType,
 )
 
@@ -75,6 +76,7 @@ class Network:
         self.cut_links: set[tuple[int, int]] = set()
         self.dropped_types: set[MessageType] = set()
         self.applied: dict[int, list[Entry]] = {i: [] for i in nodes}
+        self.read_states: dict[int, list[ReadState]] = {i: [] for i in nodes}
         self.hook: Callable[[Message], bool] | None = None
 
     @classmethod
@@ -106,6 +108,7 @@ class Network:
         if rd.hard_state is not None:
             st.set_hard_state(rd.hard_state)
         self.applied[nid].extend(rd.committed_entries)
+        self.read_states[nid].extend(rd.read_states)
         node.advance(rd)
         return list(rd.messages)
 
@@ -116,6 +119,8 @@ class Network:
             for nid in sorted(self.nodes):
                 queue.extend(self._flush(nid))
             if not queue:
+                if any(n.has_ready() for n in self.nodes.values()):
+                    continue
                 return
             m = queue.pop(0)
             if (m.from_, m.to) in self.cut_links or m.type in self.dropped_types:

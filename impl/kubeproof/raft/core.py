@@ -302,10 +302,14 @@ class Raft:
         self.state = StateType.Leader
         self.elections_won += 1
         self.prs[self.id].become_replicate()
-        # No conf change may be proposed until everything up to here is
-        # applied: this is etcd's guard against the single-server change bug.
-        self.pending_conf_index = self.log.last_index()
         self.append_entry([Entry(term=0, index=0)])
+        # No conf change may be proposed until everything up to and including
+        # our empty entry is applied.  etcd sets this just *before* appending
+        # the empty entry (its changes take effect on apply, which already
+        # orders them after it); we include it, so that a new leader has
+        # committed an entry of its own term before it even accepts a change
+        # (Ongaro's single-server membership bug, raft-dev 2015).
+        self.pending_conf_index = self.log.last_index()
         # The empty entry does not count against the uncommitted limit.
         self.uncommitted_size = 0
 
