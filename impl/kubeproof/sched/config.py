@@ -34,7 +34,7 @@ from typing import Any, Final
 
 from attrs import field, frozen
 
-from .model import DEFAULT_SCHEDULER_NAME, LabelSelector, NodeAffinity, TopologySpreadConstraint
+from .model import DEFAULT_SCHEDULER_NAME, NodeAffinity, TopologySpreadConstraint
 
 __all__ = [
     "DEFAULT_MULTIPOINT",
@@ -296,7 +296,9 @@ def resolve_profile(
     for point, pset in merged.items():
         for entry in pset.enabled:
             if entry.name not in PLUGIN_POINTS:
-                raise ConfigError(f"profile {scheduler_name!r}: plugin {entry.name!r} does not exist")
+                raise ConfigError(
+                    f"profile {scheduler_name!r}: plugin {entry.name!r} does not exist"
+                )
             if point != "multiPoint" and point not in PLUGIN_POINTS[entry.name]:
                 raise ConfigError(
                     f"profile {scheduler_name!r}: plugin {entry.name!r} does not extend {point}"
@@ -437,7 +439,9 @@ def _fit_args(m: Mapping[str, Any], where: str) -> NodeResourcesFitArgs:
             if not 0 <= s <= 10:
                 raise ConfigError(f"{rw}[{i}].score: {s} not in [0, 10]")
             if shape and u <= shape[-1].utilization:
-                raise ConfigError(f"{rw}[{i}].utilization: values must be sorted in increasing order")
+                raise ConfigError(
+                    f"{rw}[{i}].utilization: values must be sorted in increasing order"
+                )
             shape.append(UtilizationShapePoint(u, s))
         if not shape:
             raise ConfigError(f"{rw}: at least one point is required")
@@ -538,8 +542,3 @@ def parse_config(doc: Mapping[str, Any]) -> SchedulerConfig:
     if len(sorts) > 1:
         raise ConfigError("profiles: all profiles must use the same queueSort plugin")
     return SchedulerConfig(tuple(profiles), pct)
-
-
-# A selector is part of a spread constraint; keep the name importable here
-# for plugin code that builds default constraints.
-_ = LabelSelector

@@ -451,6 +451,8 @@ class Pod:
     start_time: int | None = None
     """status.startTime in seconds since the epoch (preemption orders victims by it)."""
     nominated_node_name: str = ""
+    scheduling_gates: tuple[str, ...] = ()
+    """spec.schedulingGates names; a gated pod is not scheduled (SchedulingGates)."""
     namespace_labels: FrozenMap[str] = field(factory=FrozenMap, converter=_str_map)
     default_spread_selector: LabelSelector | None = None
 

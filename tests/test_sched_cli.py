@@ -1,0 +1,117 @@
+"""`kubeproof schedule` (pinned: kube-scheduler v1.32 semantics)."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from kubeproof.cli.schedule import schedule_command
+
+EXAMPLES = Path(__file__).resolve().parent.parent / "docs" / "examples"
+
+OK = """
+kind: Node
+metadata: {name: n1}
+status: {allocatable: {cpu: "2", memory: 4Gi, pods: "10"}}
+---
+kind: Pod
+metadata: {name: a, namespace: team}
+spec: {containers: [{name: c, resources: {requests: {cpu: 500m}}}]}
+---
+kind: Pod
+metadata: {name: r}
+spec: {nodeName: n1, containers: [{name: c, resources: {requests: {cpu: "1"}}}]}
+"""
+
+
+def invoke(tmp_path: Path, text: str, *args: str) -> tuple[int, str]:
+    f = tmp_path / "in.yaml"
+    f.write_text(text)
+    res = CliRunner().invoke(schedule_command, [str(f), *args])
+    return res.exit_code, res.output
+
+
+def test_json_all_placed_exit_0(tmp_path: Path) -> None:
+    code, out = invoke(tmp_path, OK, "--json")
+    assert code == 0
+    assert json.loads(out) == {
+        "placements": {"team/a": "n1", "default/r": "n1"},
+        "reasons": {},
+    }
+
+
+def test_some_pending_exit_1_with_reason(tmp_path: Path) -> None:
+    text = (
+        OK
+        + "---\nkind: Pod\nmetadata: {name: big}\nspec: {containers: [{name: c, resources: {requests: {cpu: '4'}}}]}\n"
+    )
+    code, out = invoke(tmp_path, text, "--json")
+    assert code == 1
+    data = json.loads(out)
+    assert data["placements"]["default/big"] is None
+    assert data["reasons"]["default/big"].startswith("0/1 nodes are available: 1 Insufficient cpu.")
+
+
+def test_invalid_input_exit_2(tmp_path: Path) -> None:
+    code, out = invoke(tmp_path, "kind: Pod\nmetadata: {name: p}\nspec: {}\n")
+    assert code == 2
+    assert "Pod default/p: spec.containers" in out
+    code, out = invoke(tmp_path, OK, "--explain", "nobody")
+    assert code == 2 and "no pod named 'nobody'" in out
+    res = CliRunner().invoke(schedule_command, [str(tmp_path / "missing.yaml")])
+    assert res.exit_code == 2
+
+
+def test_explain_table_and_json(tmp_path: Path) -> None:
+    code, out = invoke(tmp_path, OK, "--explain", "team/a")
+    assert code == 0
+    assert "Filter verdicts" in out and "Scores" in out and "n1" in out
+    code, out = invoke(tmp_path, OK, "--explain", "a", "--json")
+    e = json.loads(out)["explanations"]["team/a"]
+    assert e["node"] == "n1"
+    assert e["nodes"][0]["filters"]["NodeResourcesFit"] == "passed"
+
+
+def test_z3_solver_missing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "kubeproof.sched.solver", None)
+    code, out = invoke(tmp_path, OK, "--solver", "z3")
+    assert code == 2 and "z3 solver not available yet" in out
+
+
+def test_config_option_replaces_the_profile(tmp_path: Path) -> None:
+    cfg = tmp_path / "cfg.yaml"
+    cfg.write_text(
+        "apiVersion: kubescheduler.config.k8s.io/v1\nkind: KubeSchedulerConfiguration\n"
+        "profiles: [{schedulerName: other}]\n"
+    )
+    code, out = invoke(tmp_path, OK, "--config", str(cfg), "--json")
+    assert code == 1
+    assert "no scheduler profile named 'default-scheduler'" in json.loads(out)["reasons"]["team/a"]
+
+
+@pytest.mark.parametrize(
+    ("name", "code"),
+    [("sched-basic.yaml", 1), ("sched-preemption.yaml", 1), ("sched-spread.yaml", 1)],
+)
+def test_examples_run(name: str, code: int) -> None:
+    res = CliRunner().invoke(schedule_command, [str(EXAMPLES / name), "--json"])
+    assert res.exit_code == code, res.output
+    data = json.loads(res.output)
+    assert set(data) == {"placements", "reasons"}
+
+
+def test_seed_is_a_repro(tmp_path: Path) -> None:
+    nodes = "".join(
+        f"---\nkind: Node\nmetadata: {{name: n{i}}}\nstatus: {{allocatable: {{cpu: '1', pods: '9'}}}}\n"
+        for i in range(6)
+    )
+    pods = "".join(
+        f"---\nkind: Pod\nmetadata: {{name: p{i}}}\nspec: {{containers: [{{name: c}}]}}\n"
+        for i in range(6)
+    )
+    outs = {invoke(tmp_path, nodes + pods, "--json", "--seed", "5")[1] for _ in range(3)}
+    assert len(outs) == 1
