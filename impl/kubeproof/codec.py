@@ -44,7 +44,16 @@ from cattrs.v import format_exception
 
 T = TypeVar("T")
 
-__all__ = ["CodecError", "canonical_json", "converter", "decode", "dumps", "encode", "loads"]
+__all__ = [
+    "CodecError",
+    "canonical_json",
+    "converter",
+    "decode",
+    "dumps",
+    "encode",
+    "encoder",
+    "loads",
+]
 
 
 class CodecError(ValueError):
@@ -98,7 +107,7 @@ def _make_converter() -> cattrs.Converter:
     conv.register_structure_hook(float, _structure_float)
 
     def unstructure_factory(cl: type[Any]) -> Callable[[Any], dict[str, Any]]:
-        renames = {
+        renames: dict[str, Any] = {
             f.name: override(rename=_json_name(f.name))
             for f in attrs.fields(cl)
             if _json_name(f.name) != f.name
@@ -106,7 +115,7 @@ def _make_converter() -> cattrs.Converter:
         return make_dict_unstructure_fn(cl, conv, _cattrs_omit_if_default=True, **renames)
 
     def structure_factory(cl: type[Any]) -> Callable[[Any, Any], Any]:
-        renames = {
+        renames: dict[str, Any] = {
             f.name: override(rename=_json_name(f.name))
             for f in attrs.fields(cl)
             if _json_name(f.name) != f.name
@@ -142,6 +151,12 @@ def encode(value: Any) -> Any:
     if isinstance(value, enum.Enum):
         return value.value
     return converter.unstructure(value)
+
+
+def encoder(cls: type[T]) -> Callable[[T], Any]:
+    """The converter's encoding function for `cls`, looked up once (for hot loops)."""
+    hook: Callable[[T], Any] = converter.get_unstructure_hook(cls)
+    return hook
 
 
 def decode(data: Any, cls: type[T]) -> T:

@@ -1,11 +1,23 @@
-"""The table of subcommands (one line each; the modules import lazily-heavy code)."""
+"""The table of subcommands: (module, attribute) pairs, imported when the CLI starts."""
 
 from __future__ import annotations
 
+import importlib
+
 import click
+
+COMMANDS: tuple[tuple[str, str], ...] = (
+    ("kubeproof.cli.check", "command"),
+    ("kubeproof.cli.replay", "command"),
+    ("kubeproof.cli.prove", "command"),
+    ("kubeproof.cli.schedule", "schedule_command"),
+)
 
 
 def all_commands() -> list[click.Command]:
-    commands: list[click.Command] = []
-    # Each subcommand module exposes one click command; add yours here.
-    return commands
+    out: list[click.Command] = []
+    for module, attr in COMMANDS:
+        command = getattr(importlib.import_module(module), attr)
+        assert isinstance(command, click.Command), (module, attr)
+        out.append(command)
+    return out

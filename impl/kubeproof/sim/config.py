@@ -101,6 +101,8 @@ class SimConfig:
     nodes: int = field(default=3, validator=_positive)
     steps: int = field(default=10_000, validator=_positive)
     """Events to run (the trace has this many event lines unless a violation stops it)."""
+    max_time: int | None = None
+    """Also stop before the first event later than this virtual time."""
     faults: frozenset[Fault] = field(factory=frozenset, converter=_faults)
 
     # Raft's own knobs, passed into every member's RaftConfig.
@@ -108,6 +110,9 @@ class SimConfig:
     heartbeat_tick: int = field(default=1, validator=_positive)
     pre_vote: bool = False
     check_quorum: bool = False
+    max_size_per_msg: int = field(default=1024 * 1024, validator=_non_negative)
+    """Bytes of entries in one MsgApp (at least one entry is always sent: 0 means one each)."""
+    max_inflight_msgs: int = field(default=256, validator=_positive)
 
     # Time.
     tick_interval: int = field(default=10, validator=_positive)

@@ -109,5 +109,7 @@ def raft_config(sim: SimConfig, member_id: int) -> RaftConfig:
         heartbeat_tick=sim.heartbeat_tick,
         pre_vote=sim.pre_vote,
         check_quorum=sim.check_quorum,
+        max_size_per_msg=sim.max_size_per_msg,
+        max_inflight_msgs=sim.max_inflight_msgs,
         applied=0,
     )

@@ -39,6 +39,7 @@ import networkx as nx
 from kubeproof.raft import Message
 
 from .config import DelayKind, SimConfig
+from .seeds import uniform_int
 
 
 class NetworkError(LookupError):
@@ -167,7 +168,7 @@ class DelayModel:
     def delay(self, rng: random.Random) -> int:
         c = self._cfg
         if c.delay_kind is DelayKind.uniform:
-            return rng.randint(c.delay_min, c.delay_max)
+            return uniform_int(rng, c.delay_min, c.delay_max)
         # Exponential tail above the minimum, capped; int() so no float reaches the schedule.
         tail = int(rng.expovariate(1.0 / c.delay_mean))
         return min(c.delay_min + tail, c.delay_max)

@@ -28,3 +28,11 @@ def scheduler_rng(seed: int) -> random.Random:
 
 def node_rng(seed: int, node_id: int, incarnation: int) -> random.Random:
     return random.Random(derive_seed(seed, "node", node_id, incarnation))
+
+
+def uniform_int(rng: random.Random, lo: int, hi: int) -> int:
+    """An integer uniform in [lo, hi], with one `random()` draw.
+
+    `Random.randint` costs several Python calls; this is the scheduler's hot path.
+    The float product is exact IEEE arithmetic, so it is as reproducible as randint."""
+    return lo + int(rng.random() * (hi - lo + 1))

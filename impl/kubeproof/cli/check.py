@@ -1,0 +1,287 @@
+"""`kubeproof check TARGET`: a campaign of seeded simulations, every invariant checked.
+
+This is a composition root: it wires the harness (`kubeproof.sim`) to the
+spec's checkers (`kubeproof.spec.raft.raft_checkers`) and to a node class
+(the real `RaftNode`, or a mutant through the hidden `--node-factory`
+option or `raft_campaign(node_factory=...)`).
+
+Exit status: 0 no violation, 1 at least one violation (traces saved),
+2 bad input.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+import click
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from kubeproof.raft import RaftNode
+from kubeproof.sim.campaign import CampaignResult, CheckersFactory, run_campaign
+from kubeproof.sim.config import ConfigError, SimConfig, parse_faults
+from kubeproof.sim.harness import RunResult
+from kubeproof.sim.member import NodeFactory
+
+TARGETS = ("raft", "kv", "api", "sched", "cluster", "all")
+BUILT = ("raft",)
+"""Targets that exist now; `all` runs every built one."""
+
+_SEEDS = re.compile(r"^\s*(\d+)\s*(?:\.\.\s*(\d+)\s*)?$")
+
+
+def parse_seeds(text: str) -> range:
+    """'A..B' (inclusive) or 'N' -> the seeds; anything else raises click.BadParameter."""
+    m = _SEEDS.match(text)
+    if m is None:
+        raise click.BadParameter(
+            f"{text!r} is not a seed range; write A..B (inclusive, e.g. 0..199) or one seed N",
+            param_hint="--seeds",
+        )
+    lo = int(m.group(1))
+    hi = int(m.group(2)) if m.group(2) is not None else lo
+    if hi < lo:
+        raise click.BadParameter(
+            f"{text!r} is empty: the first seed must not exceed the last", param_hint="--seeds"
+        )
+    return range(lo, hi + 1)
+
+
+def raft_checkers_factory() -> CheckersFactory:
+    """The spec's Raft checkers (imported here, at the composition root)."""
+    from kubeproof.spec.raft import raft_checkers
+
+    return raft_checkers
+
+
+def raft_campaign(
+    seeds: Sequence[int],
+    *,
+    nodes: int = 3,
+    steps: int = 2000,
+    faults: str = "all",
+    node_factory: NodeFactory = RaftNode,
+    checkers_factory: CheckersFactory | None = None,
+    keep_traces: Path | None = None,
+    save_failures: Path | None = None,
+    jobs: int = 1,
+    swarm: bool = False,
+    **config: object,
+) -> CampaignResult:
+    """The Python face of `kubeproof check raft` (tests run mutants through it)."""
+    cfg = SimConfig(nodes=nodes, steps=steps, faults=parse_faults(faults), **config)  # type: ignore[arg-type]
+    return run_campaign(
+        cfg,
+        list(seeds),
+        checkers_factory=checkers_factory or raft_checkers_factory(),
+        node_factory=node_factory,
+        keep_traces=keep_traces,
+        save_failures=save_failures,
+        jobs=jobs,
+        target="raft",
+        swarm=swarm,
+    )
+
+
+def _summary_table(result: CampaignResult) -> Table:
+    t = result.totals
+    seeds = result.seeds
+    table = Table(title=f"kubeproof check {result.target}", show_header=True)
+    table.add_column("measure")
+    table.add_column("value", justify="right")
+    span = f"{seeds[0]}..{seeds[-1]}" if seeds else "-"
+    table.add_row("seeds", f"{len(seeds)} ({span})")
+    table.add_row("nodes / steps", f"{result.config.nodes} / {result.config.steps}")
+    faults = ",".join(sorted(f.value for f in result.config.faults)) or "none"
+    table.add_row("faults", faults + (" (swarm: a subset per seed)" if result.swarm else ""))
+    for label, key in (
+        ("events", "events"),
+        ("elections", "elections"),
+        ("leaders (distinct, summed over seeds)", "leaders"),
+        ("entries committed", "committed"),
+        ("proposals acknowledged", "proposals_acknowledged"),
+        ("messages sent", "messages_sent"),
+        ("messages dropped", "messages_dropped"),
+        ("crashes", "crashes"),
+        ("partitions", "partitions"),
+    ):
+        table.add_row(label, str(t.get(key, 0)))
+    by = result.by_invariant()
+    if by:
+        for inv, n in by.items():
+            table.add_row(f"[red]violations {inv}[/red]", f"[red]{n}[/red]")
+    else:
+        table.add_row("violations", "[green]0[/green]")
+    return table
+
+
+def _json_report(result: CampaignResult) -> dict[str, object]:
+    seeds = result.seeds
+    return {
+        "target": result.target,
+        "seeds": {"first": seeds[0], "last": seeds[-1], "count": len(seeds)} if seeds else None,
+        "nodes": result.config.nodes,
+        "steps": result.config.steps,
+        "faults": sorted(f.value for f in result.config.faults),
+        "swarm": result.swarm,
+        "violations": result.violations,
+        "violations_by_invariant": result.by_invariant(),
+        "counters": result.totals,
+        "failures": [
+            {
+                "seed": f.seed,
+                "invariant": f.violation.invariant,
+                "step": f.violation.step,
+                "message": f.violation.message,
+                "trace": str(f.trace) if f.trace is not None else None,
+                "reproduced": f.reproduced,
+            }
+            for f in result.failures
+        ],
+    }
+
+
+@click.command("check")
+@click.argument("target", required=False, default="raft", metavar="[raft|kv|api|sched|cluster|all]")
+@click.option("--seeds", "seeds_text", default=None, help="Seed range A..B, inclusive [0..9].")
+@click.option("--seed", "one_seed", type=click.IntRange(min=0), default=None, help="One seed.")
+@click.option("--nodes", type=click.IntRange(1, 15), default=3, show_default=True)
+@click.option("--steps", type=click.IntRange(min=1), default=2000, show_default=True)
+@click.option(
+    "--faults",
+    default="all",
+    show_default=True,
+    help="Comma list of loss,dup,reorder,partition,crash; or all; or none.",
+)
+@click.option("--pre-vote/--no-pre-vote", default=False, help="Run Raft with PreVote.")
+@click.option("--check-quorum/--no-check-quorum", default=False, help="Run Raft with CheckQuorum.")
+@click.option(
+    "--keep-traces",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Write every run's trace into DIR.",
+)
+@click.option(
+    "--save-failures",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("failures"),
+    show_default=True,
+    help="Where failing traces go.",
+)
+@click.option(
+    "--swarm/--no-swarm",
+    default=False,
+    help="Each seed draws its own delays, rates, message sizes and fault subset.",
+)
+@click.option(
+    "--jobs", type=click.IntRange(min=1), default=1, show_default=True, help="Worker processes."
+)
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object, no table.")
+@click.option("--node-factory", default=None, hidden=True, help="module:attr of a node class.")
+def check_command(
+    target: str,
+    seeds_text: str | None,
+    one_seed: int | None,
+    nodes: int,
+    steps: int,
+    faults: str,
+    pre_vote: bool,
+    check_quorum: bool,
+    keep_traces: Path | None,
+    save_failures: Path,
+    swarm: bool,
+    jobs: int,
+    as_json: bool,
+    node_factory: str | None,
+) -> None:
+    """Run a campaign of seeded simulations with faults; exit 1 on a violation."""
+    if target not in TARGETS:
+        raise click.UsageError(f"unknown target {target!r}; targets: {', '.join(TARGETS)}")
+    if target != "all" and target not in BUILT:
+        raise click.UsageError(
+            f"target {target!r} is not built yet; built targets: {', '.join(BUILT)}"
+        )
+    if seeds_text is not None and one_seed is not None:
+        raise click.UsageError("give --seeds A..B or --seed N, not both")
+    seeds = (
+        range(one_seed, one_seed + 1)
+        if one_seed is not None
+        else parse_seeds(seeds_text if seeds_text is not None else "0..9")
+    )
+    try:
+        fault_set = parse_faults(faults)
+        cfg = SimConfig(
+            nodes=nodes, steps=steps, faults=fault_set, pre_vote=pre_vote, check_quorum=check_quorum
+        )
+    except ConfigError as e:
+        raise click.BadParameter(str(e), param_hint="--faults") from None
+    factory: NodeFactory = RaftNode
+    if node_factory is not None:
+        from kubeproof.sim.replay import ReplayError, load_factory
+
+        try:
+            factory = load_factory(node_factory)
+        except ReplayError as e:
+            raise click.BadParameter(str(e), param_hint="--node-factory") from None
+
+    console = Console(stderr=True)
+    show_progress = not as_json and console.is_terminal
+    progress = Progress(
+        TextColumn("[bold]check raft"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[status]}"),
+        TimeElapsedColumn(),
+        console=console,
+        transient=True,
+        disable=not show_progress,
+    )
+    failed = 0
+
+    def on_result(run: RunResult) -> None:
+        nonlocal failed
+        if run.violation is not None:
+            failed += 1
+        status = f"[red]{failed} violation(s)[/red]" if failed else "[green]ok[/green]"
+        progress.update(task, advance=1, status=status)
+
+    with progress:
+        task = progress.add_task("seeds", total=len(seeds), status="")
+        result = run_campaign(
+            cfg,
+            list(seeds),
+            checkers_factory=raft_checkers_factory(),
+            node_factory=factory,
+            keep_traces=keep_traces,
+            save_failures=save_failures,
+            on_result=on_result,
+            jobs=jobs,
+            target="raft",
+            swarm=swarm,
+        )
+
+    if as_json:
+        click.echo(json.dumps(_json_report(result), sort_keys=True))
+    else:
+        out = Console()
+        out.print(_summary_table(result))
+        for f in result.failures:
+            where = f" -> {f.trace}" if f.trace is not None else ""
+            again = "" if f.reproduced else " [yellow](re-run did not reproduce it!)[/yellow]"
+            out.print(
+                f"[red]seed {f.seed}[/red]: {f.violation.invariant} at step "
+                f"{f.violation.step}: {f.violation.message}{where}{again}"
+            )
+        if result.failures:
+            first = next((f for f in result.failures if f.trace is not None), None)
+            if first is not None:
+                out.print(f"replay with: kubeproof replay {first.trace}")
+    sys.exit(1 if result.violations else 0)
+
+
+command = check_command
