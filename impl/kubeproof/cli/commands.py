@@ -11,6 +11,7 @@ COMMANDS: tuple[tuple[str, str], ...] = (
     ("kubeproof.cli.replay", "command"),
     ("kubeproof.cli.prove", "command"),
     ("kubeproof.cli.schedule", "schedule_command"),
+    ("kubeproof.cli.lincheck", "command"),
 )
 
 
