@@ -12,6 +12,7 @@ COMMANDS: tuple[tuple[str, str], ...] = (
     ("kubeproof.cli.prove", "command"),
     ("kubeproof.cli.schedule", "schedule_command"),
     ("kubeproof.cli.lincheck", "command"),
+    ("kubeproof.cli.up", "command"),
 )
 
 

@@ -1,0 +1,144 @@
+"""`kubeproof up`: a real API server on this machine that kubectl can use.
+
+Flag names follow kube-apiserver where they mean the same thing
+(``--secure-port``, ``--bind-address``, ``--token-auth-file``,
+``--basic-auth-file``, ``--client-ca-file``, ``--authorization-mode``,
+``--anonymous-auth``); ``--data-dir`` holds the certificates, the
+write-ahead log and ``admin.kubeconfig``.  The scheduler and the
+controllers will join through `kubeproof.serve.app.start`'s
+``extensions`` (see `EXTENSIONS` below).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import click
+
+if TYPE_CHECKING:
+    from kubeproof.serve.app import Extension, ServeOptions
+
+# Kept here (not imported) so that `kubeproof --help` does not load the server.
+AUTHORIZATION_MODES = ("RBAC", "AlwaysAllow")
+
+# The hook for the rest of the control plane: each entry is an async
+# callable taking the RunningServer (its `api`, `store` and
+# `notify_changed()`), started once the server is ready and cancelled at
+# shutdown.  The scheduler and the ReplicaSet controller go here.
+EXTENSIONS: list[Extension] = []
+
+
+def _existing_file() -> click.Path:
+    return click.Path(exists=True, dir_okay=False, path_type=Path)
+
+
+@click.command("up")
+@click.option(
+    "--secure-port",
+    type=click.IntRange(0, 65535),
+    default=6443,
+    show_default=True,
+    help="The port to serve HTTPS on (0 picks a free one).",
+)
+@click.option(
+    "--bind-address", default="127.0.0.1", show_default=True, help="The IP address to listen on."
+)
+@click.option(
+    "--data-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("kubeproof-data"),
+    show_default=True,
+    help="Where the certificates, the write-ahead log and admin.kubeconfig live.",
+)
+@click.option(
+    "--token-auth-file",
+    type=_existing_file(),
+    default=None,
+    help='Static bearer tokens, kube-apiserver\'s CSV: token,user,uid,"group1,group2".',
+)
+@click.option(
+    "--basic-auth-file",
+    type=_existing_file(),
+    default=None,
+    help='HTTP basic users, CSV: password,user,uid,"group1,group2".',
+)
+@click.option(
+    "--client-ca-file",
+    type=_existing_file(),
+    default=None,
+    help="Also accept client certificates signed by this CA (CN = user, O = groups).",
+)
+@click.option(
+    "--authorization-mode",
+    type=click.Choice(AUTHORIZATION_MODES),
+    default="RBAC",
+    show_default=True,
+    help="RBAC, or AlwaysAllow (every authenticated request).",
+)
+@click.option(
+    "--anonymous-auth",
+    type=click.BOOL,
+    default=True,
+    show_default=True,
+    help="Treat requests without credentials as system:anonymous (else 401).",
+)
+def command(
+    secure_port: int,
+    bind_address: str,
+    data_dir: Path,
+    token_auth_file: Path | None,
+    basic_auth_file: Path | None,
+    client_ca_file: Path | None,
+    authorization_mode: str,
+    anonymous_auth: bool,
+) -> None:
+    """Run a Kubernetes API server (kubectl works) with its data in --data-dir.
+
+    Prints the server address and the path of an admin kubeconfig once ready;
+    stops cleanly on Ctrl-C or SIGTERM."""
+    from kubeproof.serve.app import ServeOptions
+    from kubeproof.serve.wal import WALCorruptError
+
+    options = ServeOptions(
+        bind_address=bind_address,
+        secure_port=secure_port,
+        data_dir=data_dir.absolute(),
+        token_auth_file=token_auth_file,
+        basic_auth_file=basic_auth_file,
+        client_ca_file=client_ca_file,
+        authorization_mode=authorization_mode,
+        anonymous_auth=anonymous_auth,
+    )
+    try:
+        asyncio.run(_serve(options))
+    except ValueError as e:
+        raise click.UsageError(str(e)) from None
+    except WALCorruptError as e:
+        click.echo(f"error: {e}", err=True)
+        click.echo(
+            "The log is damaged before its last record, which a crash cannot cause;"
+            " kubeproof will not guess. Restore it from a backup or move it away to start empty.",
+            err=True,
+        )
+        sys.exit(1)
+
+
+async def _serve(options: ServeOptions) -> None:
+    from kubeproof.serve.app import start
+
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    server = await start(options, EXTENSIONS)
+    click.echo(f"kubeproof API server ready at {server.url}")
+    click.echo(f"admin kubeconfig: {server.kubeconfig}")
+    click.echo(f"  export KUBECONFIG={server.kubeconfig}; kubectl get namespaces")
+    sys.stdout.flush()
+    await stop.wait()
+    click.echo("shutting down")
+    await server.stop()
