@@ -250,7 +250,7 @@ def test_the_machine_catches_the_mutants(mutant: type[ApiServer]) -> None:
         server_class = mutant
 
     with pytest.raises(AssertionError):
-        run_state_machine_as_test(  # type: ignore[no-untyped-call]
+        run_state_machine_as_test(  # type: ignore[no-untyped-call,unused-ignore]
             Broken,
             settings=settings(
                 max_examples=300,

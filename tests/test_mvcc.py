@@ -478,7 +478,7 @@ class _VersionSurvivesDelete(MVCCStore):
 def test_model_catches_mutants(mutant: type[MVCCStore]) -> None:
     machine = type(f"Machine_{mutant.__name__}", (MVCCMachine,), {"store_factory": mutant})
     with pytest.raises(AssertionError):
-        run_state_machine_as_test(  # type: ignore[no-untyped-call]
+        run_state_machine_as_test(  # type: ignore[no-untyped-call,unused-ignore]
             machine,
             settings=settings(
                 max_examples=300,

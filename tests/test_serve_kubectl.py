@@ -29,6 +29,7 @@ def test_kubectl_is_installed() -> None:
     # is a failure, not a silent skip.
     assert KUBECTL is not None, "kubectl 1.32 must be installed (expected at /usr/bin/kubectl)"
 
+
 POD = """\
 apiVersion: v1
 kind: Pod
