@@ -202,6 +202,9 @@ def check_command(
     """Run a campaign of seeded simulations with faults; exit 1 on a violation."""
     if target not in TARGETS:
         raise click.UsageError(f"unknown target {target!r}; targets: {', '.join(TARGETS)}")
+    if target == "api":
+        _run_api(seeds_text, one_seed, nodes, steps, faults, save_failures, as_json, node_factory)
+        return
     if target != "all" and target not in BUILT:
         raise click.UsageError(
             f"target {target!r} is not built yet; built targets: {', '.join(BUILT)}"
@@ -285,3 +288,42 @@ def check_command(
 
 
 command = check_command
+
+
+def _run_api(
+    seeds_text: str | None,
+    one_seed: int | None,
+    nodes: int,
+    steps: int,
+    faults: str,
+    save_failures: Path,
+    as_json: bool,
+    node_factory: str | None,
+) -> None:
+    """`check api` has its own simulation (kubeproof.cli.check_api); flags left at
+    their defaults take the api target's defaults."""
+    from click.core import ParameterSource
+
+    from . import check_api
+
+    if seeds_text is not None and one_seed is not None:
+        raise click.UsageError("give --seeds A..B or --seed N, not both")
+    seeds = (
+        range(one_seed, one_seed + 1)
+        if one_seed is not None
+        else parse_seeds(seeds_text if seeds_text is not None else "0..9")
+    )
+    ctx = click.get_current_context()
+
+    def given(name: str) -> bool:
+        return ctx.get_parameter_source(name) is not ParameterSource.DEFAULT
+
+    check_api.run_cli(
+        seeds=seeds,
+        nodes=nodes if given("nodes") else None,
+        steps=steps if given("steps") else None,
+        faults=faults,
+        save_failures=save_failures,
+        as_json=as_json,
+        node_factory=node_factory,
+    )
