@@ -66,7 +66,7 @@ def test_bad_flags_exit_2(args: list[str], message: str) -> None:
 
 
 @pytest.mark.parametrize(
-    ("target", "message"), [("kv", "not built yet"), ("paxos", "unknown target 'paxos'")]
+    ("target", "message"), [("cluster", "not built yet"), ("paxos", "unknown target 'paxos'")]
 )
 def test_unknown_or_unbuilt_target_exits_2(target: str, message: str) -> None:
     r = CliRunner().invoke(cli, ["check", target])

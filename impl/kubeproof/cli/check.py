@@ -205,6 +205,23 @@ def check_command(
     if target == "api":
         _run_api(seeds_text, one_seed, nodes, steps, faults, save_failures, as_json, node_factory)
         return
+    if target == "kv":
+        _run_kv(
+            seeds_text,
+            one_seed,
+            nodes,
+            steps,
+            faults,
+            pre_vote,
+            check_quorum,
+            keep_traces,
+            save_failures,
+            swarm,
+            jobs,
+            as_json,
+            node_factory,
+        )
+        return
     if target != "all" and target not in BUILT:
         raise click.UsageError(
             f"target {target!r} is not built yet; built targets: {', '.join(BUILT)}"
@@ -327,3 +344,52 @@ def _run_api(
         as_json=as_json,
         node_factory=node_factory,
     )
+
+
+def _run_kv(
+    seeds_text: str | None,
+    one_seed: int | None,
+    nodes: int,
+    steps: int,
+    faults: str,
+    pre_vote: bool,
+    check_quorum: bool,
+    keep_traces: Path | None,
+    save_failures: Path,
+    swarm: bool,
+    jobs: int,
+    as_json: bool,
+    node_factory: str | None,
+) -> None:
+    """`check kv` has its own simulation (kubeproof.cli.check_kv); --steps left at its
+    default takes the kv target's (6000 events)."""
+    from click.core import ParameterSource
+
+    from . import check_kv
+
+    if seeds_text is not None and one_seed is not None:
+        raise click.UsageError("give --seeds A..B or --seed N, not both")
+    seeds = (
+        range(one_seed, one_seed + 1)
+        if one_seed is not None
+        else parse_seeds(seeds_text if seeds_text is not None else "0..9")
+    )
+    ctx = click.get_current_context()
+    given = ctx.get_parameter_source("steps") is not ParameterSource.DEFAULT
+    check_kv.run_cli(
+        seeds=seeds,
+        nodes=nodes,
+        steps=steps if given else None,
+        faults=faults,
+        pre_vote=pre_vote,
+        check_quorum=check_quorum,
+        keep_traces=keep_traces,
+        save_failures=save_failures,
+        swarm=swarm,
+        jobs=jobs,
+        as_json=as_json,
+        node_factory=node_factory,
+    )
+
+
+command = check_command

@@ -13,6 +13,7 @@ COMMANDS: tuple[tuple[str, str], ...] = (
     ("kubeproof.cli.schedule", "schedule_command"),
     ("kubeproof.cli.lincheck", "command"),
     ("kubeproof.cli.up", "command"),
+    ("kubeproof.cli.etcd", "command"),
 )
 
 
