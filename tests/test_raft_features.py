@@ -395,3 +395,33 @@ def test_max_inflight_limits_unacked_appends() -> None:
     apps = [m for m in persist(n) if m.type is MT.MsgApp]
     assert 1 <= len(apps) <= 2
     assert all(len(m.entries) == 1 for m in apps)
+
+
+def test_demoted_leader_steps_down_and_serves_no_stale_read() -> None:
+    """Regression (found by the harness, RAFT-READ-LINEARIZABLE): a leader that
+    applies its own demotion to learner must step down, as one that removes
+    itself does (etcd's switchToConfig treats both alike).  Otherwise it stays
+    leader of a configuration whose only voter is another node, and answers
+    ReadIndex at once through the single-voter shortcut, while that voter
+    elects itself and commits writes the read then misses."""
+    net = cc_net(Network.of(2))
+    net.campaign(1)
+    net.nodes[1].propose(b"x")
+    net.stabilize()
+    apply_conf_changes(net)
+    lead = net.nodes[1]
+    lead.propose_conf_change(ConfChangeV2(changes=(learner(1),)))
+    net.stabilize()
+    apply_conf_changes(net)
+    assert lead.conf_state() == ConfState(voters=(2,), learners=(1,))
+    assert lead.state is StateType.Follower
+    # The remaining voter elects itself and commits a write the old leader lacks.
+    net.isolate(1)
+    net.campaign(2)
+    assert net.nodes[2].state is StateType.Leader
+    net.nodes[2].propose(b"w")
+    net.stabilize()
+    written = net.nodes[2].commit
+    lead.read_index(b"r")
+    net.stabilize()
+    assert all(rs.index >= written for rs in net.read_states[1])

@@ -17,6 +17,7 @@ from kubeproof.sim.observe import ClusterView, Event, Violation
 from kubeproof.sim.replay import ReplayError, replay
 from kubeproof.sim.trace import (
     TRACE_FORMAT,
+    TRACE_VERSION,
     TraceFormatError,
     TraceHeader,
     TraceReader,
@@ -59,7 +60,7 @@ def test_same_seed_gives_a_byte_identical_trace(trace: Path, tmp_path: Path) -> 
 def test_trace_layout(trace: Path) -> None:
     lines = _lines(trace)
     header = json.loads(lines[0])
-    assert header["format"] == TRACE_FORMAT and header["version"] == 1
+    assert header["format"] == TRACE_FORMAT and header["version"] == TRACE_VERSION == 2
     assert header["seed"] == 11 and header["config"]["nodes"] == 5
     assert header["node"] == "kubeproof.raft.node:RaftNode" and header["driver"] == "random"
     assert len(lines) == CFG.steps + 2
@@ -268,7 +269,7 @@ def _good_lines(trace: Path) -> list[str]:
             1,
             "not a kubeproof trace",
         ),
-        (lambda ls: [ls[0].replace('"version":1', '"version":2'), *ls[1:]], 1, "version 2"),
+        (lambda ls: [ls[0].replace('"version":2', '"version":3'), *ls[1:]], 1, "version 3"),
         (lambda ls: ls[:-1], 6, "truncated"),
         (lambda ls: [*ls[:3], ls[4], *ls[5:]], 4, "step is 4, expected 3"),
         (lambda ls: [*ls[:2], ls[2].replace('"tick"', '"teleport"'), *ls[3:]], 3, "teleport"),

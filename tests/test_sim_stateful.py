@@ -1,7 +1,8 @@
 """Hypothesis drives the harness's action API; the spec's invariants must hold after every step.
 
 The rules are the cluster actions themselves (deliver, drop, duplicate, reorder,
-tick, process a Ready, crash, restart, partition, heal, propose), so a failing
+tick, process a Ready, crash, restart, partition, heal, propose; and, in
+`FeatureNodes`, snapshot, membership change, join/stop, transfer, read), so a failing
 example is a sequence of harness events: the machine records it as a trace
 (driver "schedule") and writes it to `failures/` (or $KUBEPROOF_FAILURES), where
 `kubeproof replay` re-executes it.
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 import io
 import os
+import random
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -33,6 +35,7 @@ from kubeproof.sim.config import ALL_FAULTS, SimConfig
 from kubeproof.sim.harness import factory_name
 from kubeproof.sim.member import NodeFactory
 from kubeproof.sim.observe import Checker
+from kubeproof.sim.reconfig import choose_change
 from kubeproof.sim.replay import replay
 from kubeproof.sim.trace import TraceHeader, TraceWriter
 from kubeproof.spec.raft import raft_checkers
@@ -274,6 +277,99 @@ class ThreeNodes(RaftClusterMachine):
     NODES = 3
 
 
+class FeatureNodes(RaftClusterMachine):
+    """Three members, plus the actions of etcd's extensions: snapshots and compaction,
+    membership changes (members join and stop as the cluster says), transfers, reads."""
+
+    NODES = 3
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.next_member = self.NODES + 1
+
+    def _fresh(self) -> int:
+        self.next_member += 1
+        return self.next_member - 1
+
+    @precondition(lambda self: self._running())
+    @rule(i=st.integers(0, 15), back=st.integers(0, 4))
+    def snapshot(self, i: int, back: int) -> None:
+        n = self._alive(i)
+        if n is None:
+            return
+        m = self.c.members[n]
+        assert m.app is not None
+        if m.app.index > m.storage.snapshot().metadata.index:
+            self._tick_clock()
+            self.c.snapshot(n, max(m.storage.first_index(), m.app.index - back))
+
+    @precondition(lambda self: self._running() and bool(self.c.leaders()))
+    @rule(seed=st.integers(0, 2**16))
+    def conf_change(self, seed: int) -> None:
+        lead = self.c.leaders()[-1]
+        node = self.c.members[lead].node
+        assert node is not None
+        cc = choose_change(random.Random(seed), node.conf_state(), lead, self._fresh, 5)
+        if cc is not None:
+            self._tick_clock()
+            self.c.conf_change(lead, cc)
+
+    @precondition(lambda self: self._running())
+    @rule()
+    def follow_membership(self) -> None:
+        for n in self.c.pending_joins():
+            if self.c.stopped:
+                return
+            self._tick_clock()
+            self.c.join(n)
+        for n in self.c.due_stops():
+            if self.c.stopped:
+                return
+            self._tick_clock()
+            self.c.stop(n)
+
+    @precondition(lambda self: self._running() and bool(self.c.alive_ids()))
+    @rule(i=st.integers(0, 15), j=st.integers(0, 15))
+    def transfer(self, i: int, j: int) -> None:
+        n = self._alive(i)
+        assert n is not None
+        members = sorted(self.c.members)
+        self._tick_clock()
+        self.c.transfer(n, members[j % len(members)])
+
+    @precondition(lambda self: self._running())
+    @rule(i=st.integers(0, 15))
+    def read(self, i: int) -> None:
+        members = sorted(self.c.members)
+        self._tick_clock()
+        self.c.read(members[i % len(members)])
+
+    @precondition(lambda self: self._running())
+    @rule(rounds=st.integers(1, 8))
+    def rounds(self, rounds: int) -> None:
+        """Synchronous rounds: every live member ticks, every message is delivered,
+        every Ready processed, members join and stop (a cluster makes progress)."""
+        c = self.c
+        for _ in range(rounds):
+            for n in c.alive_ids():
+                if c.stopped:
+                    return
+                self._tick_clock()
+                c.tick(n)
+            for mid in list(c.network.in_flight):
+                if c.stopped:
+                    return
+                self._tick_clock()
+                c.deliver(mid)
+            for n in c.alive_ids():
+                if c.stopped:
+                    return
+                if c.has_ready(n):
+                    self._tick_clock()
+                    c.process_ready(n)
+            self.follow_membership()
+
+
 class FiveNodes(RaftClusterMachine):
     NODES = 5
 
@@ -284,6 +380,10 @@ def test_three_nodes() -> None:
 
 def test_five_nodes() -> None:
     run_machine(FiveNodes, stateful_step_count=60)
+
+
+def test_features() -> None:
+    run_machine(FeatureNodes, stateful_step_count=80)
 
 
 def test_the_machine_reaches_leaders_commits_and_faults() -> None:
@@ -301,6 +401,22 @@ def test_the_machine_reaches_leaders_commits_and_faults() -> None:
                     seen[key] = max(seen[key], getattr(counters, key))
 
     run_machine(Probe, stateful_step_count=60)
+    assert all(v > 0 for v in seen.values()), seen
+
+
+def test_the_feature_machine_reaches_changes_snapshots_and_reads() -> None:
+    seen = {"configurations": 0, "members_joined": 0, "snapshots": 0, "reads_served": 0}
+
+    class Probe(FeatureNodes):
+        checkers_factory = staticmethod(no_checkers)
+
+        def teardown(self) -> None:
+            if self.cluster is not None:
+                counters = self.cluster.counters
+                for key in seen:
+                    seen[key] = max(seen[key], getattr(counters, key))
+
+    run_machine(Probe, stateful_step_count=80)
     assert all(v > 0 for v in seen.values()), seen
 
 

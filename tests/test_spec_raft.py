@@ -21,30 +21,46 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from kubeproof.raft import Entry, HardState, MemoryStorage, Snapshot, SnapshotMetadata, StateType
+from kubeproof.raft import (
+    ConfState,
+    Entry,
+    HardState,
+    MemoryStorage,
+    Snapshot,
+    SnapshotMetadata,
+    StateType,
+)
 from kubeproof.sim.observe import Checker, ClusterView, Event, Violation
 from kubeproof.spec.raft import (
+    APPLY_DIGEST,
     CHECKER_CLASSES,
     COMMIT_CURRENT_TERM,
     COMMIT_MONOTONIC,
     COMMITTED_DURABLE,
+    CONFIG_SAFETY,
     ELECTION_SAFETY,
     LEADER_APPEND_ONLY,
     LEADER_COMPLETENESS,
     LOG_MATCHING,
     PLANNED,
+    PREVOTE_TERM,
     RAFT_INVARIANTS,
+    READ_LINEARIZABLE,
     STATE_MACHINE_SAFETY,
     TERM_MONOTONIC,
     TRUNCATE_ON_CONFLICT,
     VOTE_ONCE,
+    ApplyDigest,
     CommitCurrentTerm,
     CommitMonotonic,
     CommittedDurable,
+    ConfigSafety,
     ElectionSafety,
     LeaderAppendOnly,
     LeaderCompleteness,
     LogMatching,
+    PreVoteTerm,
+    ReadLinearizable,
     StateMachineSafety,
     TermMonotonic,
     TruncateOnConflict,
@@ -52,6 +68,7 @@ from kubeproof.spec.raft import (
     raft_checkers,
 )
 from kubeproof.spec.raft.mirror import LogMirror
+from kubeproof.spec.raft.quorums import blocked_up_to, quorums_intersect
 from tests.mutants import raft_mutants
 
 LEADER, FOLLOWER, CANDIDATE = StateType.Leader, StateType.Follower, StateType.Candidate
@@ -1077,3 +1094,223 @@ def test_committed_durable_counts_a_snapshot_as_holding() -> None:
     w.members[2].storage.append(first)  # node 2's disk loses 2..3 ...
     out = w.emit("process_ready", 2)
     assert out == []  # ... but node 3's snapshot still covers them: 2 of 3
+
+
+# ------------------------------------ membership, reads, pre-vote, snapshots, digests
+
+
+def _b64(data: bytes) -> str:
+    from kubeproof import codec
+
+    out = codec.encode(data)
+    assert isinstance(out, str)
+    return out
+
+
+def conf_item(index: int, prev: ConfState, new: ConfState) -> dict[str, Any]:
+    from kubeproof import codec
+
+    return {"index": index, "cc": {}, "prev": codec.encode(prev), "conf_state": codec.encode(new)}
+
+
+def test_quorum_helpers() -> None:
+    three, four = ConfState(voters=(1, 2, 3)), ConfState(voters=(1, 2, 3, 4))
+    joint = ConfState(voters=(1, 4, 5), voters_outgoing=(1, 2, 3))
+    assert quorums_intersect(three, four) and quorums_intersect(three, joint)
+    assert quorums_intersect(joint, ConfState(voters=(1, 4, 5)))
+    assert not quorums_intersect(three, ConfState(voters=(1, 4, 5)))
+    # Holders block a configuration when the others cannot form a quorum.
+    assert blocked_up_to(four, {1: 7, 2: 7, 3: 2, 4: 0}) == 7  # 2 of 4
+    assert blocked_up_to(three, {1: 7, 2: 2, 3: 0}) == 2  # 1 of 3 is not enough
+    assert blocked_up_to(joint, {2: 9, 3: 9}) == 9  # the outgoing half is blocked
+
+
+def test_config_safety_accepts_single_and_joint_steps() -> None:
+    w = World(3, [ConfigSafety()])
+    a, b = ConfState(voters=(1, 2, 3)), ConfState(voters=(1, 2, 3), learners=(4,))
+    c = ConfState(voters=(1, 2, 3, 4))
+    j = ConfState(voters=(1, 4, 5), voters_outgoing=(1, 2, 3, 4), auto_leave=True)
+    d = ConfState(voters=(1, 4, 5))
+    steps = [(a, b), (b, c), (c, j), (j, d)]
+    for i, (before, after) in enumerate(steps, start=2):
+        assert w.emit("process_ready", 1, conf=[conf_item(i, before, after)]) == []
+        assert w.emit("process_ready", 2, conf=[conf_item(i, before, after)]) == []
+
+
+def test_config_safety_two_voters_changed_without_joint() -> None:
+    w = World(3, [ConfigSafety()])
+    out = w.emit(
+        "process_ready",
+        1,
+        conf=[conf_item(2, ConfState(voters=(1, 2, 3)), ConfState(voters=(1, 4, 5)))],
+    )
+    assert ids_of(out) == {CONFIG_SAFETY}
+    q1, q2 = out[0].evidence["disjoint_quorums"]
+    assert not set(q1) & set(q2)
+
+
+def test_config_safety_two_configurations_at_one_index() -> None:
+    w = World(3, [ConfigSafety()])
+    a = ConfState(voters=(1, 2, 3))
+    assert w.emit("process_ready", 1, conf=[conf_item(4, a, ConfState(voters=(1, 2)))]) == []
+    out = w.emit("process_ready", 2, conf=[conf_item(4, a, ConfState(voters=(1, 3)))])
+    assert ids_of(out) == {CONFIG_SAFETY} and out[0].evidence["index"] == 4
+
+
+def _conf_entry(term: int, index: int) -> Entry:
+    from kubeproof.raft import EntryType
+
+    return Entry(term=term, index=index, type=EntryType.EntryConfChangeV2, data=b"{}")
+
+
+def test_config_safety_change_before_the_leader_committed_its_term() -> None:
+    """Ongaro's single-server bug, as the harness sees it: the change appears in a
+    new leader's log before it has applied (committed) an entry of its term."""
+    w = World(3, [ConfigSafety()])
+    w.elect(1, 1, [2])
+    lead = w.n(1)
+    lead.append([_conf_entry(1, lead.last_index() + 1)])
+    out = w.emit("propose", 1)
+    assert ids_of(out) == {CONFIG_SAFETY} and "before it applied" in out[0].message
+
+
+def test_config_safety_one_change_at_a_time() -> None:
+    w = World(3, [ConfigSafety()])
+    w.elect(1, 1, [2])
+    w.replicate(1, [2, 3])  # the empty entry is committed and applied
+    lead = w.n(1)
+    lead.append([_conf_entry(1, lead.last_index() + 1)])
+    assert w.emit("propose", 1) == []
+    lead.append([_conf_entry(1, lead.last_index() + 1)])  # the first is not applied yet
+    out = w.emit("propose", 1)
+    assert ids_of(out) == {CONFIG_SAFETY} and "not applied yet" in out[0].message
+
+
+def test_config_safety_leaders_are_voters_of_their_configuration() -> None:
+    w = World(3, [ConfigSafety()])
+    confs = {1: ConfState(voters=(1, 2, 3)), 2: ConfState(voters=(2, 3)), 3: ConfState(voters=(3,))}
+    for i, cs in confs.items():
+        w.n(i).conf_state = lambda cs=cs: cs  # type: ignore[attr-defined]
+    assert w.elect(1, 1, [2]) == []
+    # Another leader of term 1, in another configuration: reported with both.
+    w.n(3).term, w.n(3).state = 1, LEADER
+    out = w.emit("deliver", 3, type="MsgVoteResp")
+    assert ids_of(out) == {CONFIG_SAFETY} and out[0].evidence["second_leader"] == 3
+    # A leader that applies its own demotion and stays leader.
+    out = w.emit(
+        "process_ready",
+        1,
+        conf=[conf_item(5, confs[1], ConfState(voters=(2, 3), learners=(1,)))],
+    )
+    assert ids_of(out) == {CONFIG_SAFETY} and "still leader" in out[0].message
+
+
+def test_committed_durable_counts_the_voters_of_the_configuration_in_force() -> None:
+    w = World(4, [CommittedDurable()])
+    learner = ConfState(voters=(1, 2, 3), learners=(4,))
+    assert w.emit("process_ready", 1, conf=[conf_item(1, ConfState(), learner)]) == []
+    w.elect(1, 1, [2])
+    w.propose(1, b"x")
+    out = w.replicate(1, [4])  # on the leader and the learner only: 1 of 3 voters
+    assert ids_of(out) == {COMMITTED_DURABLE}
+    assert out[0].evidence["configuration"] == {"voters": [1, 2, 3], "learners": [4]}
+    # With four voters, two disks block every quorum of three: durable.
+    w2 = World(4, [CommittedDurable()])
+    four = ConfState(voters=(1, 2, 3, 4))
+    assert w2.emit("process_ready", 1, conf=[conf_item(1, ConfState(), four)]) == []
+    w2.elect(1, 1, [2])
+    w2.propose(1, b"x")
+    assert w2.replicate(1, [4]) == []
+
+
+def test_truncate_on_conflict_snapshot_rules() -> None:
+    w = World(3, [TruncateOnConflict()])
+    w.elect(1, 1, [2])
+    w.propose(1, b"a", b"b", b"c")
+    w.replicate(1, [2], commit=False)
+    n = w.n(2)
+    # A snapshot whose entry the log already holds must not discard the log.
+    n.base, n.base_term, n.log = 2, 1, []
+    out = w.emit("deliver", 2, type="MsgSnap")
+    assert ids_of(out) == {TRUNCATE_ON_CONFLICT} and "already held" in out[0].message
+    # A snapshot the log conflicts with, above the commit index: a legal restore.
+    m = w.n(3)
+    m.log = ents([1, 1], tag=b"other")
+    m.term = 1
+    w.emit("deliver", 3, type="MsgApp")
+    m.base, m.base_term, m.log = 5, 2, []
+    assert w.emit("deliver", 3, type="MsgSnap") == []
+
+
+def test_read_linearizable() -> None:
+    w = World(3, [ReadLinearizable()])
+    w.acks[b"a"] = 5
+    r1, r2, r3 = _b64(b"r1"), _b64(b"r2"), _b64(b"r3")
+    assert w.emit("read", 2, ctx=r1, result="asked") == []
+    ok = w.emit(
+        "process_ready",
+        2,
+        read_states=[{"ctx": r1, "index": 5}],
+        served=[{"ctx": r1, "index": 5, "applied": 6}],
+    )
+    assert ok == []
+    w.emit("read", 2, ctx=r2, result="asked")
+    out = w.emit("process_ready", 2, read_states=[{"ctx": r2, "index": 4}])
+    assert ids_of(out) == {READ_LINEARIZABLE} and out[0].evidence["acknowledged_index"] == 5
+    # A write acknowledged after the read was asked need not be seen ...
+    w.emit("read", 3, ctx=r3, result="asked")
+    w.acks[b"b"] = 9
+    assert w.emit("process_ready", 3, read_states=[{"ctx": r3, "index": 6}]) == []
+    # ... but a read is never served below its own read index.
+    out = w.emit("process_ready", 3, served=[{"ctx": r3, "index": 6, "applied": 5}])
+    assert ids_of(out) == {READ_LINEARIZABLE}
+
+
+def test_prevote_term() -> None:
+    w = World(3, [PreVoteTerm()])
+    w.emit()
+    n1 = w.n(1)
+    n1.state = StateType.PreCandidate
+    assert w.emit("tick", 1) == []
+    n1.vote = 2  # a pre-candidate may grant a real candidate of its term its vote
+    assert w.emit("deliver", 1, type="MsgVote") == []
+    n2 = w.n(2)
+    n2.state, n2.term = StateType.PreCandidate, n2.term + 1
+    out = w.emit("tick", 2)
+    assert ids_of(out) == {PREVOTE_TERM} and "pre-candidate" in out[0].message
+    n3 = w.n(3)
+    n3.term = 7
+    out = w.emit("deliver", 3, type="MsgPreVote")
+    assert ids_of(out) == {PREVOTE_TERM} and "MsgPreVote" in out[0].message
+
+
+def test_apply_digest() -> None:
+    w = World(3, [ApplyDigest()])
+    assert w.emit("process_ready", 1, state={"index": 3, "digest": "aa"}) == []
+    assert w.emit("snapshot", 2, index=3, digest="aa", compact=3) == []
+    out = w.emit("process_ready", 3, state={"index": 3, "digest": "bb"})
+    assert ids_of(out) == {APPLY_DIGEST} and out[0].evidence["first_digest"] == "aa"
+
+
+@pytest.mark.parametrize(
+    ("name", "expected", "cfg"),
+    [
+        ("ConfChangeBeforeOwnCommitNode", {CONFIG_SAFETY}, {}),
+        ("PreCandidateBumpsTermNode", {PREVOTE_TERM}, {"pre_vote": True}),
+        ("ReadIndexWithoutQuorumNode", {READ_LINEARIZABLE}, {}),
+        ("LearnerInQuorumNode", {COMMITTED_DURABLE}, {}),
+    ],
+)
+def test_feature_mutants_are_caught_by_the_rule_they_break(
+    name: str, expected: set[str], cfg: dict[str, Any]
+) -> None:
+    factory = getattr(raft_mutants, name)
+    features = {"snapshots": True, "conf_changes": True, "transfers": True, "reads": True}
+    seen = []
+    for seed in range(8):
+        v = _run(factory, seed, nodes=3, steps=4000, **features, **cfg)
+        if v is not None:
+            seen.append(v.invariant)
+            if v.invariant in expected:
+                break
+    assert set(seen) & expected, (name, seen)

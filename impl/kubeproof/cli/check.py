@@ -5,6 +5,12 @@ spec's checkers (`kubeproof.spec.raft.raft_checkers`) and to a node class
 (the real `RaftNode`, or a mutant through the hidden `--node-factory`
 option or `raft_campaign(node_factory=...)`).
 
+The Raft campaign runs with every harness feature on by default (snapshots
+and compaction, membership changes, leadership transfers, ReadIndex reads;
+`FEATURES`); `--no-snapshots`, `--no-conf-changes`, `--no-transfers` and
+`--no-reads` turn them off, `--lease-reads` makes reads lease-based (with
+`--check-quorum`, as etcd requires).
+
 Exit status: 0 no violation, 1 at least one violation (traces saved),
 2 bad input.
 """
@@ -31,6 +37,14 @@ from kubeproof.sim.member import NodeFactory
 TARGETS = ("raft", "kv", "api", "sched", "cluster", "all")
 BUILT = ("raft",)
 """Targets that exist now; `all` runs every built one."""
+
+FEATURES: dict[str, bool] = {
+    "snapshots": True,
+    "conf_changes": True,
+    "transfers": True,
+    "reads": True,
+}
+"""The harness features `kubeproof check raft` (and `raft_campaign`) turn on by default."""
 
 _SEEDS = re.compile(r"^\s*(\d+)\s*(?:\.\.\s*(\d+)\s*)?$")
 
@@ -73,8 +87,13 @@ def raft_campaign(
     swarm: bool = False,
     **config: object,
 ) -> CampaignResult:
-    """The Python face of `kubeproof check raft` (tests run mutants through it)."""
-    cfg = SimConfig(nodes=nodes, steps=steps, faults=parse_faults(faults), **config)  # type: ignore[arg-type]
+    """The Python face of `kubeproof check raft` (tests run mutants through it).
+
+    The features of `FEATURES` are on unless a keyword turns one off
+    (`reads=False` ...); any other `SimConfig` field may be given too.
+    """
+    fields = {**FEATURES, **config}
+    cfg = SimConfig(nodes=nodes, steps=steps, faults=parse_faults(faults), **fields)  # type: ignore[arg-type]
     return run_campaign(
         cfg,
         list(seeds),
@@ -99,6 +118,21 @@ def _summary_table(result: CampaignResult) -> Table:
     table.add_row("nodes / steps", f"{result.config.nodes} / {result.config.steps}")
     faults = ",".join(sorted(f.value for f in result.config.faults)) or "none"
     table.add_row("faults", faults + (" (swarm: a subset per seed)" if result.swarm else ""))
+    cfg = result.config
+    on = [
+        name
+        for name, flag in (
+            ("snapshots", cfg.snapshots),
+            ("conf-changes", cfg.conf_changes),
+            ("transfers", cfg.transfers),
+            ("reads", cfg.reads),
+            ("lease-reads", cfg.read_only_lease),
+            ("pre-vote", cfg.pre_vote),
+            ("check-quorum", cfg.check_quorum),
+        )
+        if flag
+    ]
+    table.add_row("features", ",".join(on) or "none")
     for label, key in (
         ("events", "events"),
         ("elections", "elections"),
@@ -109,8 +143,16 @@ def _summary_table(result: CampaignResult) -> Table:
         ("messages dropped", "messages_dropped"),
         ("crashes", "crashes"),
         ("partitions", "partitions"),
+        ("snapshots taken / restored", ("snapshots", "snapshots_restored")),
+        ("configuration changes proposed / in force", ("conf_changes", "configurations")),
+        ("members joined / stopped", ("members_joined", "members_stopped")),
+        ("leadership transfers", "transfers"),
+        ("reads asked / served", ("reads", "reads_served")),
     ):
-        table.add_row(label, str(t.get(key, 0)))
+        if isinstance(key, tuple):
+            table.add_row(label, " / ".join(str(t.get(k, 0)) for k in key))
+        else:
+            table.add_row(label, str(t.get(key, 0)))
     by = result.by_invariant()
     if by:
         for inv, n in by.items():
@@ -129,6 +171,15 @@ def _json_report(result: CampaignResult) -> dict[str, object]:
         "steps": result.config.steps,
         "faults": sorted(f.value for f in result.config.faults),
         "swarm": result.swarm,
+        "features": {
+            "snapshots": result.config.snapshots,
+            "conf_changes": result.config.conf_changes,
+            "transfers": result.config.transfers,
+            "reads": result.config.reads,
+            "lease_reads": result.config.read_only_lease,
+            "pre_vote": result.config.pre_vote,
+            "check_quorum": result.config.check_quorum,
+        },
         "violations": result.violations,
         "violations_by_invariant": result.by_invariant(),
         "counters": result.totals,
@@ -161,6 +212,35 @@ def _json_report(result: CampaignResult) -> dict[str, object]:
 @click.option("--pre-vote/--no-pre-vote", default=False, help="Run Raft with PreVote.")
 @click.option("--check-quorum/--no-check-quorum", default=False, help="Run Raft with CheckQuorum.")
 @click.option(
+    "--snapshots/--no-snapshots",
+    default=True,
+    show_default=True,
+    help="Members snapshot their state and compact their logs; laggards catch up by MsgSnap.",
+)
+@click.option(
+    "--conf-changes/--no-conf-changes",
+    default=True,
+    show_default=True,
+    help="The leader proposes membership changes (add, remove, learners, joint).",
+)
+@click.option(
+    "--transfers/--no-transfers",
+    default=True,
+    show_default=True,
+    help="Leadership transfers, some of which time out.",
+)
+@click.option(
+    "--reads/--no-reads",
+    default=True,
+    show_default=True,
+    help="Clients ask linearizable ReadIndex reads.",
+)
+@click.option(
+    "--lease-reads",
+    is_flag=True,
+    help="Reads are lease-based (ReadOnlyLeaseBased); needs --check-quorum.",
+)
+@click.option(
     "--keep-traces",
     type=click.Path(file_okay=False, path_type=Path),
     default=None,
@@ -192,6 +272,11 @@ def check_command(
     faults: str,
     pre_vote: bool,
     check_quorum: bool,
+    snapshots: bool,
+    conf_changes: bool,
+    transfers: bool,
+    reads: bool,
+    lease_reads: bool,
     keep_traces: Path | None,
     save_failures: Path,
     swarm: bool,
@@ -235,11 +320,27 @@ def check_command(
     )
     try:
         fault_set = parse_faults(faults)
-        cfg = SimConfig(
-            nodes=nodes, steps=steps, faults=fault_set, pre_vote=pre_vote, check_quorum=check_quorum
-        )
     except ConfigError as e:
         raise click.BadParameter(str(e), param_hint="--faults") from None
+    if lease_reads and not check_quorum:
+        raise click.UsageError("--lease-reads needs --check-quorum (etcd requires it for leases)")
+    if lease_reads and not reads:
+        raise click.UsageError("--lease-reads makes no sense with --no-reads")
+    try:
+        cfg = SimConfig(
+            nodes=nodes,
+            steps=steps,
+            faults=fault_set,
+            pre_vote=pre_vote,
+            check_quorum=check_quorum,
+            snapshots=snapshots,
+            conf_changes=conf_changes,
+            transfers=transfers,
+            reads=reads,
+            read_only_lease=lease_reads,
+        )
+    except ConfigError as e:
+        raise click.UsageError(str(e)) from None
     factory: NodeFactory = RaftNode
     if node_factory is not None:
         from kubeproof.sim.replay import ReplayError, load_factory
@@ -302,9 +403,6 @@ def check_command(
             if first is not None:
                 out.print(f"replay with: kubeproof replay {first.trace}")
     sys.exit(1 if result.violations else 0)
-
-
-command = check_command
 
 
 def _run_api(

@@ -221,8 +221,10 @@ class RaftNode:
         cs = apply_conf_change_v2(self.raft.conf_state(), cc)
         self.raft.apply_conf_state(cs)
         if self.raft.state is StateType.Leader:
-            if self.raft.id not in self.raft.prs:
-                # The leader removed itself: step down once the change applies.
+            if not self.raft.promotable():
+                # The leader removed or demoted itself: step down once the change
+                # applies (etcd treats both alike).  A learner left leading would
+                # answer ReadIndex alone when one other voter remains.
                 self.raft.become_follower(self.raft.term, NONE)
             else:
                 self.raft.maybe_commit()

@@ -20,6 +20,15 @@ back long enough to be overtaken), `partition` (some directed links are cut,
 symmetric or not, then healed), `crash` (a member loses its volatile state,
 including writes not yet persisted, and restarts later).  With no faults the
 network is a reliable FIFO network with bounded delay.
+
+Features (each off by default, each with its own mean interval; `kubeproof
+check raft` turns them all on): `snapshots` (a member snapshots its
+application state and compacts its log), `conf_changes` (the leader proposes
+membership changes; new members join empty, removed ones stop), `transfers`
+(leadership transfers, some to unreachable targets so that they time out),
+`reads` (linearizable ReadIndex reads; lease-based ones with
+`read_only_lease`, which needs `check_quorum`).  `proposal_burst` makes the
+client propose several entries back to back, so that they are batched.
 """
 
 from __future__ import annotations
@@ -146,6 +155,28 @@ class SimConfig:
     # The client.
     proposal_interval: int = field(default=50, validator=_positive)
     """Mean time between client proposals (uniform in [1, 2*mean])."""
+    proposal_burst: int = field(default=1, validator=_positive)
+    """At most this many proposals back to back to one member (uniform in [1, burst])."""
+    max_uncommitted_entries_size: int = field(default=0, validator=_non_negative)
+    """Passed to every member's RaftConfig (0: no limit)."""
+
+    # Features beyond the paper's core (off unless asked for).
+    snapshots: bool = False
+    """Members snapshot their application state and compact their logs at random points."""
+    snapshot_interval: int = field(default=300, validator=_positive)
+    conf_changes: bool = False
+    """The leader proposes membership changes (ConfChangeV2: add, remove, learners, joint)."""
+    conf_change_interval: int = field(default=1_000, validator=_positive)
+    max_members: int = field(default=0, validator=_non_negative)
+    """Most voters + learners a configuration change may lead to (0: nodes + 2)."""
+    transfers: bool = False
+    """Leadership transfers to random targets (some unreachable, so they time out)."""
+    transfer_interval: int = field(default=1_500, validator=_positive)
+    reads: bool = False
+    """Clients ask linearizable reads (ReadIndex) at random members."""
+    read_interval: int = field(default=100, validator=_positive)
+    read_only_lease: bool = False
+    """Reads use ReadOnlyLeaseBased (needs check_quorum) instead of ReadOnlySafe."""
 
     def __attrs_post_init__(self) -> None:
         if self.delay_min > self.delay_max:
@@ -166,6 +197,8 @@ class SimConfig:
             )
         if self.max_down < -1 or self.max_down > self.nodes:
             raise ConfigError(f"max_down must be -1 or in [0, nodes], got {self.max_down}")
+        if self.read_only_lease and not self.check_quorum:
+            raise ConfigError("read_only_lease (lease-based reads) needs check_quorum")
 
     @property
     def down_limit(self) -> int:
@@ -173,7 +206,12 @@ class SimConfig:
 
     @property
     def voters(self) -> tuple[int, ...]:
+        """The initial configuration: members 1..nodes, all voters."""
         return tuple(range(1, self.nodes + 1))
+
+    @property
+    def member_limit(self) -> int:
+        return self.max_members if self.max_members > 0 else self.nodes + 2
 
     def has(self, fault: Fault) -> bool:
         return fault in self.faults

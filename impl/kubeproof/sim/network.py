@@ -113,6 +113,23 @@ class Network:
         g = nx.complete_graph(self._members, create_using=nx.DiGraph)
         self._set_graph(g)
 
+    def add_member(self, member: int) -> None:
+        """A member joins, linked both ways to everyone (an existing partition stays cut)."""
+        if member in self._members:
+            raise NetworkError(f"member {member} is already in the network")
+        self._members = (*self._members, member)
+        g = self.graph
+        g.add_node(member)
+        for other in self._members:
+            if other != member:
+                g.add_edge(member, other)
+                g.add_edge(other, member)
+        self._set_graph(g)
+
+    @property
+    def members(self) -> tuple[int, ...]:
+        return self._members
+
     def cut_links(self, edges: Iterable[tuple[int, int]]) -> frozenset[tuple[int, int]]:
         """Replace the partition: exactly `edges` (directed) are cut.  Returns the cut."""
         g = nx.complete_graph(self._members, create_using=nx.DiGraph)

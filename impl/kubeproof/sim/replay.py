@@ -29,6 +29,12 @@ the recorded one, field by field, and stopping at the first difference:
 | partition       | payload.cut                      | the cut                               |
 | heal            | -                                | -                                     |
 | propose         | node, payload.data               | result                                |
+| snapshot        | node, payload.compact            | index, term                           |
+| conf_change     | node, payload.cc                 | result                                |
+| transfer        | node, payload.to                 | role/term changes                     |
+| read            | node, payload.ctx                | result                                |
+| report_snapshot | node, payload.peer, .status      | role/term changes                     |
+| join, stop      | node                             | incarnation / was_alive               |
 
 A *divergence* names the step and the first differing field, with both
 values; an action that cannot run (a message id not in flight, a crashed
@@ -52,6 +58,7 @@ from typing import Any, Literal, cast
 from attrs import frozen
 
 from kubeproof import codec
+from kubeproof.raft import ConfChangeV2, SnapshotStatus
 
 from .cluster import Cluster, SimError
 from .harness import Simulation
@@ -329,6 +336,51 @@ def _action(cluster: Cluster, event: Event) -> Callable[[], object]:
         except codec.CodecError as e:
             raise SimError(f"a propose event needs base64 payload.data: {e}") from None
         return lambda: cluster.propose(n, data)
+    if kind == "snapshot":
+        n = need_node()
+        c = p.get("compact")
+        if type(c) is not int:
+            raise SimError(f"a snapshot event needs an integer payload.compact, got {c!r}")
+        return lambda: cluster.snapshot(n, c)
+    if kind == "conf_change":
+        n = need_node()
+        try:
+            cc = codec.decode(p.get("cc"), ConfChangeV2)
+        except codec.CodecError as e:
+            raise SimError(f"a conf_change event needs a ConfChangeV2 payload.cc: {e}") from None
+        return lambda: cluster.conf_change(n, cc)
+    if kind == "transfer":
+        n = need_node()
+        to = p.get("to")
+        if type(to) is not int:
+            raise SimError(f"a transfer event needs an integer payload.to, got {to!r}")
+        return lambda: cluster.transfer(n, to)
+    if kind == "read":
+        n = need_node()
+        try:
+            ctx = codec.decode(p.get("ctx"), bytes)
+        except codec.CodecError as e:
+            raise SimError(f"a read event needs base64 payload.ctx: {e}") from None
+        return lambda: cluster.read(n, ctx)
+    if kind == "report_snapshot":
+        n = need_node()
+        peer = p.get("peer")
+        try:
+            status = SnapshotStatus(p.get("status"))
+        except ValueError:
+            raise SimError(
+                f"a report_snapshot event needs payload.status SnapshotFinish or "
+                f"SnapshotFailure, got {p.get('status')!r}"
+            ) from None
+        if type(peer) is not int:
+            raise SimError(f"a report_snapshot event needs an integer payload.peer, got {peer!r}")
+        return lambda: cluster.report_snapshot(n, peer, status)
+    if kind == "join":
+        n = need_node()
+        return lambda: cluster.join(n)
+    if kind == "stop":
+        n = need_node()
+        return lambda: cluster.stop(n)
     raise SimError(f"unknown event kind {kind!r}")
 
 

@@ -11,7 +11,11 @@ faults out, since the absence of one fault can be what lets another bite.
 
 The drawn configuration is a plain `SimConfig`: the trace header records it
 in full, so a swarm run replays by seed+config like any other.  The number
-of members, the step budget, PreVote and CheckQuorum are never varied.
+of members and the step budget are never varied, nor is which features
+(snapshots, membership changes, transfers, reads, lease reads) are on; PreVote
+and CheckQuorum are each switched on half the time when the base has them
+off (a base that asks for one keeps it), and the features' intervals, the
+proposal burst and the uncommitted-size limit are drawn too.
 """
 
 from __future__ import annotations
@@ -45,4 +49,13 @@ def swarm_config(base: SimConfig, seed: int) -> SimConfig:
         proposal_interval=rng.choice((10, 50, 200)),
         max_size_per_msg=rng.choice((0, 64, 1024 * 1024)),
         max_inflight_msgs=rng.choice((1, 4, 256)),
+        # Drawn after the knobs above, so that those keep their values per seed.
+        pre_vote=base.pre_vote or rng.random() < 0.5,
+        check_quorum=base.check_quorum or rng.random() < 0.5,
+        proposal_burst=rng.choice((1, 1, 4, 16)),
+        max_uncommitted_entries_size=rng.choice((0, 0, 0, 256)),
+        snapshot_interval=rng.choice((50, 300, 1_000)),
+        conf_change_interval=rng.choice((200, 1_000, 3_000)),
+        transfer_interval=rng.choice((300, 1_500, 5_000)),
+        read_interval=rng.choice((20, 100, 400)),
     )

@@ -4,7 +4,7 @@ Theory of operation
 -------------------
 A trace file has three parts (docs/trace-format.md is the full reference):
 
-    line 1      header   {"format": "kubeproof-trace", "version": 1, "kubeproof": ...,
+    line 1      header   {"format": "kubeproof-trace", "version": 2, "kubeproof": ...,
                           "seed": ..., "config": {...}, "driver": ..., "node": ...}
     lines 2..   events   {"step": n, "time": t, "kind": k, "node": id|null, "payload": {...}}
     last line   outcome  {"outcome": "ok"} or
@@ -41,7 +41,10 @@ from .config import SimConfig, config_from_json, config_to_json
 from .observe import Event, Violation
 
 TRACE_FORMAT = "kubeproof-trace"
-TRACE_VERSION = 1
+TRACE_VERSION = 2
+READABLE_VERSIONS = frozenset({1, 2})
+"""Version 2 added the event kinds snapshot, conf_change, transfer, read,
+report_snapshot, join and stop; a version-1 file is a valid version-2 file."""
 
 EVENT_KINDS = frozenset(
     {
@@ -55,6 +58,13 @@ EVENT_KINDS = frozenset(
         "partition",
         "heal",
         "propose",
+        "snapshot",
+        "conf_change",
+        "transfer",
+        "read",
+        "report_snapshot",
+        "join",
+        "stop",
     }
 )
 
@@ -266,10 +276,10 @@ class TraceReader:
                 f"not a kubeproof trace: header 'format' is {fmt!r}, expected {TRACE_FORMAT!r}"
             )
         version = obj.get("version")
-        if version != TRACE_VERSION:
+        if type(version) is not int or version not in READABLE_VERSIONS:
+            known = ", ".join(str(v) for v in sorted(READABLE_VERSIONS))
             raise self._fail(
-                f"unsupported trace version {version!r}: this kubeproof reads version "
-                f"{TRACE_VERSION}"
+                f"unsupported trace version {version!r}: this kubeproof reads versions {known}"
             )
         seed = obj.get("seed")
         if type(seed) is not int:

@@ -15,25 +15,33 @@ from kubeproof.sim.observe import Checker
 from .checker import RaftChecker
 from .commitment import CommitCurrentTerm
 from .completeness import LeaderCompleteness
+from .digest import ApplyDigest
 from .durable import CommittedDurable
 from .election import ElectionSafety, VoteOnce
 from .ids import (
+    APPLY_DIGEST,
     COMMIT_CURRENT_TERM,
     COMMIT_MONOTONIC,
     COMMITTED_DURABLE,
+    CONFIG_SAFETY,
     ELECTION_SAFETY,
     LEADER_APPEND_ONLY,
     LEADER_COMPLETENESS,
     LOG_MATCHING,
     PLANNED,
+    PREVOTE_TERM,
     RAFT_INVARIANTS,
+    READ_LINEARIZABLE,
     STATE_MACHINE_SAFETY,
     TERM_MONOTONIC,
     TRUNCATE_ON_CONFLICT,
     VOTE_ONCE,
 )
 from .logs import LeaderAppendOnly, LogMatching, TruncateOnConflict
+from .membership import ConfigSafety
 from .monotonic import CommitMonotonic, TermMonotonic
+from .prevote import PreVoteTerm
+from .reads import ReadLinearizable
 from .state_machine import StateMachineSafety
 from .tracker import ClusterTracker
 
@@ -49,6 +57,10 @@ CHECKER_CLASSES: tuple[type[RaftChecker], ...] = (
     VoteOnce,
     TruncateOnConflict,
     CommitCurrentTerm,
+    ConfigSafety,
+    ReadLinearizable,
+    PreVoteTerm,
+    ApplyDigest,
 )
 """One class per ID of `RAFT_INVARIANTS`, in the same order."""
 
@@ -56,8 +68,10 @@ CHECKER_CLASSES: tuple[type[RaftChecker], ...] = (
 def raft_checkers(voters: tuple[int, ...] | None = None) -> list[Checker]:
     """Fresh checkers for one run, one per Raft invariant, sharing one tracker.
 
-    `voters` is the set whose majority must hold every committed entry
-    (RAFT-COMMITTED-DURABLE); by default every member of the view.
+    `voters` fixes the voters whose quorums the holders of every committed
+    entry must block (RAFT-COMMITTED-DURABLE); by default the configuration
+    in force (the one applied at the highest index), or every member of the
+    view if the nodes report none.
     """
     tracker = ClusterTracker()
     out: list[Checker] = []
@@ -70,29 +84,37 @@ def raft_checkers(voters: tuple[int, ...] | None = None) -> list[Checker]:
 
 
 __all__ = [
+    "APPLY_DIGEST",
     "CHECKER_CLASSES",
     "COMMITTED_DURABLE",
     "COMMIT_CURRENT_TERM",
     "COMMIT_MONOTONIC",
+    "CONFIG_SAFETY",
     "ELECTION_SAFETY",
     "LEADER_APPEND_ONLY",
     "LEADER_COMPLETENESS",
     "LOG_MATCHING",
     "PLANNED",
+    "PREVOTE_TERM",
     "RAFT_INVARIANTS",
+    "READ_LINEARIZABLE",
     "STATE_MACHINE_SAFETY",
     "TERM_MONOTONIC",
     "TRUNCATE_ON_CONFLICT",
     "VOTE_ONCE",
+    "ApplyDigest",
     "ClusterTracker",
     "CommitCurrentTerm",
     "CommitMonotonic",
     "CommittedDurable",
+    "ConfigSafety",
     "ElectionSafety",
     "LeaderAppendOnly",
     "LeaderCompleteness",
     "LogMatching",
+    "PreVoteTerm",
     "RaftChecker",
+    "ReadLinearizable",
     "StateMachineSafety",
     "TermMonotonic",
     "TruncateOnConflict",

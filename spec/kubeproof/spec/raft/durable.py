@@ -9,9 +9,19 @@ highest known-committed index) such that the storage holds the committed
 entries 1..h: at index h it holds the committed entry, or h is at or below
 its snapshot point.  Given Log Matching (checked separately), a
 storage holding committed entry h holds every committed entry below it, so
-"every committed index is on a majority of disks" is exactly "the majority-th
-largest `held` is >= C", the same computation a leader makes for its commit
-index.
+"every committed index is on enough disks" is an order statistic of `held`,
+the same computation a leader makes for its commit index.
+
+"Enough" is relative to the configuration in force (the tracker's
+`ConfigHistory`: the configuration applied at the highest index anywhere):
+the disks holding index i must *block* it, i.e. the voters lacking i must
+not form a quorum (`quorums.blocked_up_to`).  For an odd number of voters
+that is a majority; for an even number, half (a configuration just grown
+from 3 to 4 voters holds its committed entries on 2 of them, and no quorum
+of 3 can avoid both); for a joint configuration, blocking either half.
+Learners never count.  With no configuration known (a view whose nodes do
+not report one) every member counts as a voter, as before membership
+changes existed; `raft_checkers(voters=...)` fixes the voters instead.
 
 `held` is maintained incrementally: a storage change at index c lowers it
 to at most c - 1 (the prefix below c did not change); when it may rise
@@ -26,10 +36,12 @@ from __future__ import annotations
 from itertools import islice
 from typing import Any
 
+from kubeproof.raft.types import ConfState
 from kubeproof.sim.observe import ClusterView, Event, Violation
 
 from . import ids
 from .checker import RaftChecker
+from .quorums import blocked_up_to, describe
 from .tracker import UNKNOWN, ClusterTracker, NodeTrack, Observation, entries_json, entry_json
 
 
@@ -40,11 +52,15 @@ class CommittedDurable(RaftChecker):
     index reached it), and for i <= C let e_i be the entry first known
     committed at i (term t_i).  At every step:
 
-    1. quorum on disk: every i <= C is durable on a majority of the voters
-       (the members of the view, or `voters` if given): each of those
-       storages holds e_i at i, or has i at or below its snapshot point
-       (the entry is compared at the highest committed index a storage
-       holds; below it, Log Matching makes the prefix the committed one);
+    1. quorum on disk: every i <= C is durable on a set of disks that
+       blocks every quorum of the configuration in force (the one applied
+       at the highest index anywhere; for an odd number of voters a
+       majority, for an even number half, for a joint one either half;
+       every member of the view if no configuration is known, or `voters`
+       if given): each of those storages holds e_i at i, or has i at or
+       below its snapshot point (the entry is compared at the highest
+       committed index a storage holds; below it, Log Matching makes the
+       prefix the committed one);
     2. one entry per index: no node's commit index ever covers an index i
        at which its log holds an entry other than e_i (nor a snapshot whose
        term at its point differs from the committed term there), and no
@@ -176,15 +192,15 @@ class CommittedDurable(RaftChecker):
             if grown or tr.disk_delta is not None or tr.id not in self.held:
                 self._update_held(tr, top)
                 moved = True
-        if not moved or top == 0:
+        if not (moved or obs.config_changed) or top == 0:
             return
-        voters = self.voters if self.voters is not None else tuple(view.nodes)
-        held = sorted((self.held.get(v, 0) for v in voters), reverse=True)
-        need = len(voters) // 2 + 1
-        q = held[need - 1] if len(held) >= need else 0
+        conf = self._config(view)
+        q = blocked_up_to(conf, self.held)
         if q >= top:
             return
         i = q + 1
+        voters = sorted(set(conf.voters) | set(conf.voters_outgoing))
+        held = [self.held.get(v, 0) for v in voters]
         tracks = self.tracker.tracks
         on_disk: dict[str, Any] = {}
         for v in voters:
@@ -192,12 +208,17 @@ class CommittedDurable(RaftChecker):
             if vt is not None:
                 disk = vt.disk
                 on_disk[str(v)] = disk.term(i) if i > disk.base else f"snapshot {disk.base}"
+        need = " and ".join(
+            f"{len(h) - len(h) // 2} of {sorted(h)}"
+            for h in (set(conf.voters), set(conf.voters_outgoing))
+            if h
+        )
         self._report(
             out,
             ("quorum", i),
             obs.step,
             f"committed entry {i} (term {c.terms[i]}) is durable on {sum(h >= i for h in held)} "
-            f"of {len(voters)} voters, fewer than a majority ({need})",
+            f"of {len(voters)} voters, too few to block every quorum (needs {need})",
             {
                 "index": i,
                 "committed": entry_json(c.ents[i]),
@@ -205,11 +226,21 @@ class CommittedDurable(RaftChecker):
                 "committed_by": c.by[i],
                 "committed_at_step": c.steps[i],
                 "voters": list(voters),
+                "configuration": describe(conf),
+                "configuration_index": self.tracker.configs.latest_index,
                 "holders": [v for v in voters if self.held.get(v, 0) >= i],
                 "durable_term_at_index": on_disk,
                 "acknowledged_payload": _payload(self.acked.get(i)),
             },
         )
+
+    def _config(self, view: ClusterView) -> ConfState:
+        if self.voters is not None:
+            return ConfState(voters=self.voters)
+        latest = self.tracker.configs.latest
+        if latest is not None:
+            return latest
+        return ConfState(voters=tuple(view.nodes))
 
     def _update_held(self, tr: NodeTrack, top: int) -> None:
         c = self.tracker.committed

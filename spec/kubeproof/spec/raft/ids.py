@@ -21,6 +21,10 @@ COMMIT_MONOTONIC = "RAFT-COMMIT-MONOTONIC"
 VOTE_ONCE = "RAFT-VOTE-ONCE"
 TRUNCATE_ON_CONFLICT = "RAFT-TRUNCATE-ON-CONFLICT"
 COMMIT_CURRENT_TERM = "RAFT-COMMIT-CURRENT-TERM"
+CONFIG_SAFETY = "RAFT-CONFIG-SAFETY"
+READ_LINEARIZABLE = "RAFT-READ-LINEARIZABLE"
+PREVOTE_TERM = "RAFT-PREVOTE-TERM"
+APPLY_DIGEST = "RAFT-APPLY-DIGEST"
 
 RAFT_INVARIANTS: tuple[str, ...] = (
     ELECTION_SAFETY,
@@ -34,13 +38,13 @@ RAFT_INVARIANTS: tuple[str, ...] = (
     VOTE_ONCE,
     TRUNCATE_ON_CONFLICT,
     COMMIT_CURRENT_TERM,
+    CONFIG_SAFETY,
+    READ_LINEARIZABLE,
+    PREVOTE_TERM,
+    APPLY_DIGEST,
 )
 
 PLANNED: dict[str, str] = {
-    "RAFT-CONFIG-SAFETY": "membership changes: at most one configuration change in flight, "
-    "joint quorums overlap, no two configurations committed at one index",
-    "RAFT-READ-LINEARIZABLE": "ReadIndex and lease reads return state at least as new as "
-    "every write acknowledged before the read began",
     "KV-LINEARIZABLE": "the replicated MVCC store's client history is linearizable",
     "WATCH-NO-GAP": "a watch delivers every revision of its range once, in order, with no gap",
     "API-AUTHORIZED": "every API request that changed state was authenticated and allowed by RBAC",

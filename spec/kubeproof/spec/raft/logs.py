@@ -87,11 +87,15 @@ class TruncateOnConflict(RaftChecker):
 
     Property (AppendEntries rule 3 of the paper's Figure 2): within one
     life, if an event removes or replaces entries of a member's live log
-    from index c on, then either the log's start moved forward (a snapshot
-    was installed), or the log now has at c an entry whose term differs
-    from the one it replaced.  A stale or duplicated append whose entries
-    all match must not cut the log's tail.  (A crash may lose unpersisted
-    entries; that is a new life, not a change within one.)
+    from index c on, then either the log now has at c an entry whose term
+    differs from the one it replaced, or a snapshot was installed that the
+    log conflicted with: the log's start moved forward to the snapshot's
+    index s, the log did not hold the snapshot's entry (index s with the
+    snapshot's term), and s is above the commit index the node had (etcd's
+    restore: a log that already holds the snapshot's entry only moves its
+    commit).  A stale or duplicated append whose entries all match must
+    not cut the log's tail, nor may a stale snapshot.  (A crash may lose
+    unpersisted entries; that is a new life, not a change within one.)
 
     History kept: the tracker's mirror of each live log.  The violation is
     reported at the delivery that cut the log, before the loss can reach
@@ -105,7 +109,10 @@ class TruncateOnConflict(RaftChecker):
     ) -> None:
         for tr in obs.touched:
             d = tr.log_delta
-            if d is None or d.fresh or tr.life_start or not d.removed or d.snapshot:
+            if d is None or d.fresh or tr.life_start or not d.removed:
+                continue
+            if d.snapshot:
+                self._snapshot(tr, d, event, obs.step, out)
                 continue
             old = d.removed[0]
             new = tr.live_entry(d.cut)
@@ -138,6 +145,39 @@ class TruncateOnConflict(RaftChecker):
                     "event": event.kind,
                 },
             )
+
+    def _snapshot(
+        self, tr: NodeTrack, d: LogDelta, event: Event, step: int, out: list[Violation]
+    ) -> None:
+        s = d.new_base
+        log = tr.log
+        assert log is not None
+        snap_term = log.base_term
+        matched = d.old_term_at_base is not None and d.old_term_at_base == snap_term
+        if not matched and s > tr.p_commit:
+            return
+        why = (
+            f"although its log already held the snapshot's entry (index {s}, term {snap_term})"
+            if matched
+            else f"at or below its commit index {tr.p_commit}"
+        )
+        self._report(
+            out,
+            (tr.id, tr.incarnation, "snapshot", s, step),
+            step,
+            f"node {tr.id} installed a snapshot at index {s}, discarding its log from "
+            f"index {d.cut} on, {why}",
+            {
+                "node": tr.id,
+                "term": tr.term,
+                "snapshot_index": s,
+                "snapshot_term": snap_term,
+                "log_term_at_snapshot_index": d.old_term_at_base,
+                "commit_before": tr.p_commit,
+                "removed": entries_json(d.removed),
+                "event": event.kind,
+            },
+        )
 
 
 class LogMatching(RaftChecker):

@@ -124,8 +124,10 @@ class LogDelta:
     compacted); entries in (new_base, cut) are unchanged; `removed` are the
     old entries at cut, cut+1, ... that are gone or replaced; `added` are
     the entries now at cut, cut+1, ...  `prev_term` is the term at cut - 1
-    in the new log.  `fresh` marks a mirror built from nothing (first look,
-    or a new life): nothing was "removed" then, everything is "added".
+    in the new log.  When the start moved forward, `old_term_at_base` is the
+    term the old log had at the new start (None if it did not hold it).
+    `fresh` marks a mirror built from nothing (first look, or a new life):
+    nothing was "removed" then, everything is "added".
     """
 
     __slots__ = (
@@ -135,6 +137,7 @@ class LogDelta:
         "new_base",
         "new_top",
         "old_base",
+        "old_term_at_base",
         "old_top",
         "prev_term",
         "removed",
@@ -154,6 +157,7 @@ class LogDelta:
         prev_term: int | None,
         fresh: bool = False,
         scrubbed: bool = False,
+        old_term_at_base: int | None = None,
     ) -> None:
         self.old_base = old_base
         self.new_base = new_base
@@ -165,6 +169,7 @@ class LogDelta:
         self.prev_term = prev_term
         self.fresh = fresh
         self.scrubbed = scrubbed
+        self.old_term_at_base = old_term_at_base
 
     @property
     def snapshot(self) -> bool:
@@ -266,6 +271,7 @@ class LogMirror:
                     break
             i -= 1
         removed = ents[j - old_base :] if j < old_top else []
+        old_term_at_base = self.term(new_base) if new_base > old_base else None
         added = list(src.entries(j + 1, last + 1)) if last > j else []
         base_term = src.term(new_base)
         prev_term = base_term if j == new_base else ents[j - old_base - 1].term
@@ -288,6 +294,7 @@ class LogMirror:
             added=added,
             prev_term=prev_term,
             scrubbed=below is not None,
+            old_term_at_base=old_term_at_base,
         )
 
     def scrub(self, src: LogSource, width: int) -> LogDelta | None:

@@ -19,7 +19,8 @@ harness's `kubeproof.sim.cluster` actions):
 | kind                                        | members sampled              |
 | ------------------------------------------- | ---------------------------- |
 | tick, deliver, process_ready, propose,      | the one the event names      |
-| crash, restart                              |                              |
+| crash, restart, snapshot, conf_change,      |                              |
+| transfer, read, report_snapshot, join, stop |                              |
 | drop, duplicate, partition, heal            | none (only the network moved)|
 | anything else, or a member not seen before  | every member                 |
 
@@ -48,6 +49,16 @@ a node whose commit passes its own last index in `Observation.beyond`.
 Besides the entry, each record keeps `seen_term`: the term of the node
 that first knew it committed, an upper bound on the term in which it was
 committed (what Leader Completeness needs).
+
+Configurations (`ConfigHistory`): the configuration in force at index 0 is
+the one the live nodes show at the first look (a node without a
+`conf_state()` leaves it unknown, and checkers then treat every member as a
+voter).  After that the tracker reads the membership changes the harness's
+application applied (`process_ready` payload `conf`: index, previous and new
+configuration) and the configurations of snapshots members restored
+(payload `snapshot`); the configuration *in force* is the one applied at
+the highest index anywhere.  Each is listed in `Observation.confs` for the
+event that applied it.
 """
 
 from __future__ import annotations
@@ -55,8 +66,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from kubeproof import codec
 from kubeproof.raft.storage import MemoryStorage
-from kubeproof.raft.types import Entry, HardState, StateType
+from kubeproof.raft.types import ConfState, Entry, HardState, StateType
 from kubeproof.sim.observe import ClusterView, Event, NodeView
 
 from .mirror import DiskLog, LiveNode, LogDelta, LogMirror, NodeLog
@@ -64,16 +76,33 @@ from .mirror import DiskLog, LiveNode, LogDelta, LogMirror, NodeLog
 UNKNOWN = -1
 """A term not known (an index committed under a snapshot)."""
 
-ONE_MEMBER = frozenset({"tick", "deliver", "process_ready", "ready", "propose", "crash", "restart"})
+ONE_MEMBER = frozenset(
+    {
+        "tick",
+        "deliver",
+        "process_ready",
+        "ready",
+        "propose",
+        "crash",
+        "restart",
+        "snapshot",
+        "conf_change",
+        "transfer",
+        "read",
+        "report_snapshot",
+        "join",
+        "stop",
+    }
+)
 """Event kinds that change only the member the event names (`Event.node`)."""
 
-LOG_CHANGE = frozenset({"deliver", "process_ready", "ready", "propose"})
+LOG_CHANGE = frozenset({"deliver", "process_ready", "ready", "propose", "snapshot", "conf_change"})
 """Kinds at which the named member's live log may change with no other sign."""
 
 LOG_MESSAGES = frozenset({"MsgApp", "MsgSnap", "MsgProp"})
 """Message types whose delivery may change a log without changing its length."""
 
-DISK_CHANGE = frozenset({"process_ready", "ready"})
+DISK_CHANGE = frozenset({"process_ready", "ready", "snapshot"})
 """Kinds at which the named member's storage may change (the only ones)."""
 
 SKIP_DISK, CHECK_DISK, DIFF_DISK = range(3)
@@ -168,10 +197,61 @@ class Committed:
         return len(self.ents) - 1
 
 
+class AppliedConf:
+    """A configuration a member's application reached at `index` (from the event payload)."""
+
+    __slots__ = ("cc", "conf", "index", "node", "prev", "snapshot")
+
+    def __init__(
+        self,
+        node: int,
+        index: int,
+        conf: ConfState,
+        prev: ConfState | None,
+        cc: Any,
+        snapshot: bool,
+    ) -> None:
+        self.node = node
+        self.index = index
+        self.conf = conf
+        self.prev = prev
+        self.cc = cc
+        self.snapshot = snapshot
+
+
+class ConfigHistory:
+    """The configurations applied anywhere, by index; see the module docstring."""
+
+    __slots__ = ("by_index", "latest", "latest_index")
+
+    def __init__(self) -> None:
+        self.by_index: dict[int, ConfState] = {}
+        self.latest: ConfState | None = None
+        self.latest_index = -1
+
+    def note(self, index: int, cs: ConfState) -> bool:
+        """Record `cs` at `index`; True if it is now the configuration in force."""
+        self.by_index.setdefault(index, cs)
+        if index > self.latest_index:
+            self.latest_index = index
+            self.latest = cs
+            return True
+        return False
+
+
 class Observation:
     """What one event changed; see the module docstring."""
 
-    __slots__ = ("beyond", "conflicts", "new_hi", "new_lo", "step", "touched")
+    __slots__ = (
+        "beyond",
+        "config_changed",
+        "conflicts",
+        "confs",
+        "new_hi",
+        "new_lo",
+        "step",
+        "touched",
+    )
 
     def __init__(self, step: int) -> None:
         self.step = step
@@ -184,6 +264,10 @@ class Observation:
         """(index, node, its entry, its term) committed differently than first known."""
         self.beyond: list[tuple[NodeTrack, int, int]] = []
         """(node, commit, last index): commit index beyond the node's own log."""
+        self.confs: list[AppliedConf] = []
+        """Configurations applied (or restored from a snapshot) at this event."""
+        self.config_changed = False
+        """The configuration in force changed at this event."""
 
 
 class ClusterTracker:
@@ -198,6 +282,8 @@ class ClusterTracker:
         self._count = 0
         self.last_event: Event | None = None
         self.obs = Observation(-1)
+        self.configs = ConfigHistory()
+        self._first_look = True
 
     def observe(self, view: ClusterView, event: Event) -> Observation:
         if event is self.last_event:
@@ -241,7 +327,49 @@ class ClusterTracker:
         if self.scrub_every and self._count % self.scrub_every == 0:
             self._scrub(obs, nodes)
         self._learn_commits(obs)
+        if self._first_look:
+            self._first_look = False
+            self._initial_config(nodes)
+        if named is not None and ("conf" in event.payload or "snapshot" in event.payload):
+            self._learn_configs(obs, named, event.payload)
         return obs
+
+    # ------------------------------------------------------- configurations
+
+    def _initial_config(self, nodes: Mapping[int, NodeView]) -> None:
+        for nv in nodes.values():
+            node = nv.node
+            conf_state = getattr(node, "conf_state", None)
+            if callable(conf_state):
+                cs = conf_state()
+                if isinstance(cs, ConfState):
+                    self.configs.note(0, cs)
+                    return
+
+    def _learn_configs(self, obs: Observation, node: int, payload: Mapping[str, Any]) -> None:
+        configs = self.configs
+        snap = payload.get("snapshot")
+        if isinstance(snap, Mapping):
+            md = snap
+            cs = codec.decode(md.get("conf_state", {}), ConfState)
+            index = md.get("index", 0)
+            if isinstance(index, int):
+                obs.confs.append(AppliedConf(node, index, cs, None, None, True))
+                obs.config_changed |= configs.note(index, cs)
+        items = payload.get("conf")
+        if isinstance(items, list):
+            for item in items:
+                if not isinstance(item, Mapping):
+                    continue
+                index = item.get("index")
+                if not isinstance(index, int):
+                    continue
+                cs = codec.decode(item.get("conf_state", {}), ConfState)
+                prev = (
+                    codec.decode(item["prev"], ConfState) if item.get("prev") is not None else None
+                )
+                obs.confs.append(AppliedConf(node, index, cs, prev, item.get("cc"), False))
+                obs.config_changed |= configs.note(index, cs)
 
     # ------------------------------------------------------------ sampling
 
