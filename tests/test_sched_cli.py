@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
 import pytest
@@ -76,10 +75,9 @@ def test_explain_table_and_json(tmp_path: Path) -> None:
     assert e["nodes"][0]["filters"]["NodeResourcesFit"] == "passed"
 
 
-def test_z3_solver_missing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setitem(sys.modules, "kubeproof.sched.solver", None)
-    code, out = invoke(tmp_path, OK, "--solver", "z3")
-    assert code == 2 and "z3 solver not available yet" in out
+def test_gang_needs_the_z3_solver(tmp_path: Path) -> None:
+    code, out = invoke(tmp_path, OK, "--gang")
+    assert code == 2 and "--gang works with --solver z3 only" in out
 
 
 def test_config_option_replaces_the_profile(tmp_path: Path) -> None:
@@ -115,3 +113,27 @@ def test_seed_is_a_repro(tmp_path: Path) -> None:
     )
     outs = {invoke(tmp_path, nodes + pods, "--json", "--seed", "5")[1] for _ in range(3)}
     assert len(outs) == 1
+
+
+EXAMPLES = Path(__file__).parents[1] / "docs" / "examples"
+
+
+def test_z3_explains_an_infeasible_gang() -> None:
+    r = CliRunner().invoke(
+        schedule_command, [str(EXAMPLES / "sched-gang-infeasible.yaml"), "--solver", "z3", "--gang"]
+    )
+    assert r.exit_code == 1, r.output
+    assert "Constraints that cannot hold together" in r.output
+    assert "cannot all be placed" in r.output
+
+
+def test_z3_places_what_greedy_leaves_pending() -> None:
+    path = str(EXAMPLES / "sched-greedy-vs-z3.yaml")
+    greedy = CliRunner().invoke(schedule_command, [path, "--json"])
+    assert greedy.exit_code == 1
+    assert None in json.loads(greedy.output)["placements"].values()
+    z3 = CliRunner().invoke(schedule_command, [path, "--solver", "z3", "--json"])
+    assert z3.exit_code == 0, z3.output
+    out = json.loads(z3.output)
+    assert None not in out["placements"].values()
+    assert out["solver"]["conflicts"] == []

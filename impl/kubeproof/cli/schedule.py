@@ -10,8 +10,6 @@ every node.  Exit status: 0 all pods placed, 1 some not, 2 invalid input.
 
 from __future__ import annotations
 
-import importlib
-import inspect
 import json
 import random
 import sys
@@ -19,6 +17,7 @@ from collections.abc import Mapping
 from typing import Any
 
 import click
+from attrs import frozen
 from rich.console import Console
 from rich.table import Table
 
@@ -54,26 +53,42 @@ def _pod_key(cluster: Cluster, name: str) -> str:
     return key
 
 
-def _run_z3(cluster: Cluster, seed: int) -> ScheduleResult:
+@frozen
+class Z3Outcome:
+    """What `--solver z3` adds to a placement: how good it is, and the conflicts."""
+
+    status: str
+    optimal: bool
+    objective: str
+    objective_value: int | None
+    conflicts: tuple[tuple[tuple[str, ...], tuple[str, ...], str], ...]
+
+
+def _run_z3(
+    cluster: Cluster, seed: int, *, gang: bool, objective: str, timeout: float
+) -> tuple[ScheduleResult, Z3Outcome]:
+    from kubeproof.sched.solver import SolverInputError, solve
+
     try:
-        solver = importlib.import_module("kubeproof.sched.solver")
-    except ImportError:
-        click.echo("error: z3 solver not available yet", err=True)
-        sys.exit(2)
-    solve = solver.solve
-    offered: dict[str, Any] = {
-        "nodes": cluster.nodes,
-        "pods": cluster.pods,
-        "config": cluster.config,
-        "pdbs": cluster.pdbs,
-        "seed": seed,
-        "cluster": cluster,
-    }
-    params = inspect.signature(solve).parameters
-    result = solve(**{k: v for k, v in offered.items() if k in params})
-    placements = _field(result, "placements")
-    reasons = _field(result, "reasons")
-    return ScheduleResult(dict(placements), dict(reasons))
+        result = solve(
+            cluster.nodes,
+            cluster.pods,
+            objective=objective,
+            gang=gang,
+            timeout_s=timeout,
+            seed=seed,
+        )
+    except (SolverInputError, ValueError) as e:
+        _fail_input(str(e))
+        raise  # unreachable: _fail_input exits
+    outcome = Z3Outcome(
+        status=result.status,
+        optimal=result.optimal,
+        objective=result.objective,
+        objective_value=result.objective_value,
+        conflicts=tuple((c.pods, c.constraints, c.message) for c in result.conflicts),
+    )
+    return ScheduleResult(dict(result.placements), dict(result.reasons)), outcome
 
 
 def _field(result: object, name: str) -> Mapping[str, Any]:
@@ -190,6 +205,21 @@ def _print_explanation(console: Console, e: Explanation) -> None:
 )
 @click.option("--json", "as_json", is_flag=True, help="Print JSON for machines.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed for tie-breaking.")
+@click.option("--gang", is_flag=True, help="z3: place all pending pods or none.")
+@click.option(
+    "--objective",
+    type=click.Choice(["score", "fewest-nodes", "placed"]),
+    default="score",
+    show_default=True,
+    help="z3: what to optimise once the most pods are placed.",
+)
+@click.option(
+    "--timeout",
+    type=click.FloatRange(min=0.1),
+    default=10.0,
+    show_default=True,
+    help="z3: seconds to search; the best placement found so far is returned.",
+)
 def schedule_command(
     file: str,
     solver: str,
@@ -197,6 +227,9 @@ def schedule_command(
     explain: tuple[str, ...],
     as_json: bool,
     seed: int,
+    gang: bool,
+    objective: str,
+    timeout: float,
 ) -> None:
     """Schedule the pods in FILE onto its nodes (kube-scheduler v1.32 semantics).
 
@@ -217,8 +250,11 @@ def schedule_command(
     if solver == "z3":
         if keys:
             _fail_input("--explain works with --solver greedy only")
-        result = _run_z3(cluster, seed)
+        result, outcome = _run_z3(cluster, seed, gang=gang, objective=objective, timeout=timeout)
     else:
+        outcome = None
+        if gang:
+            _fail_input("--gang works with --solver z3 only")
         result = Scheduler(
             cluster.nodes,
             cluster.pods,
@@ -238,6 +274,17 @@ def schedule_command(
                 for k in keys
                 if k in result.explanations
             }
+        if outcome is not None:
+            out["solver"] = {
+                "status": outcome.status,
+                "optimal": outcome.optimal,
+                "objective": outcome.objective,
+                "objective_value": outcome.objective_value,
+                "conflicts": [
+                    {"pods": list(p), "constraints": list(c), "message": m}
+                    for p, c, m in outcome.conflicts
+                ],
+            }
         click.echo(json.dumps(out, indent=2, sort_keys=True))
     else:
         console = Console(soft_wrap=False)
@@ -254,4 +301,14 @@ def schedule_command(
         for k in keys:
             if k in result.explanations:
                 _print_explanation(console, result.explanations[k])
+        if outcome is not None:
+            console.print(f"\nz3: {outcome.status}", end="")
+            if outcome.objective_value is not None:
+                proved = " (proved optimal)" if outcome.optimal else ""
+                console.print(f"; {outcome.objective} = {outcome.objective_value}{proved}", end="")
+            console.print()
+            if outcome.conflicts:
+                console.print("\n[bold]Constraints that cannot hold together[/bold]")
+                for _pods, _constraints, message in outcome.conflicts:
+                    console.print(f"  - {message}", soft_wrap=True)
     sys.exit(0 if result.all_placed else 1)
