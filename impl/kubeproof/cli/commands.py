@@ -14,6 +14,7 @@ COMMANDS: tuple[tuple[str, str], ...] = (
     ("kubeproof.cli.lincheck", "command"),
     ("kubeproof.cli.up", "command"),
     ("kubeproof.cli.etcd", "command"),
+    ("kubeproof.cli.mc", "command"),
 )
 
 
