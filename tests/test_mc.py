@@ -129,8 +129,10 @@ def test_symmetry_reduces_states_and_keeps_distances() -> None:
 
 
 def test_sharing_untouched_members_changes_nothing() -> None:
+    cfg = attrs_evolve(SMALL, max_crashes=1)
+
     def count(share: bool) -> tuple[int, int, list[int]]:
-        r = Explorer(SMALL, checkers=raft_checkers, share_members=share, keep_graph=False).run()
+        r = Explorer(cfg, checkers=raft_checkers, share_members=share, keep_graph=False).run()
         assert r.ok and r.complete
         return r.states, r.transitions, r.levels
 

@@ -242,6 +242,7 @@ class Explorer:
             h, c, g = frontier.popleft()
             d = depth_of[h]
             if max_depth is not None and d >= max_depth:
+                g.detach()
                 continue
             for a in enabled(c, g, cfg):
                 child, child_ghost = self.successor(c, g, a)

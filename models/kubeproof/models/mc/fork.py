@@ -15,9 +15,11 @@ knows which objects are values:
 | int, str, bytes, None, frozenset, ...        | shared                                   |
 | enum members, classes, functions, modules    | shared                                   |
 | frozen `attrs` instances (Entry, Message ...) | shared: they cannot be changed           |
-| `networkx` graphs                            | shared: the harness replaces the graph   |
-|                                              | on a partition, it never edits one (and  |
-|                                              | the model checker does not partition)    |
+| `networkx` graphs                            | shared: only a partition (which replaces |
+|                                              | the graph) or a join (which edits it)    |
+|                                              | changes the harness's reachability       |
+|                                              | graph, and the model checker does        |
+|                                              | neither                                  |
 | `random.Random`                              | a new generator in the same state        |
 | list, dict, set, deque, tuple                | copied, elements forked                  |
 | bound method                                 | rebound to the fork of its object        |
