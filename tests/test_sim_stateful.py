@@ -87,6 +87,10 @@ class RaftClusterMachine(RuleBasedStateMachine):
             node_factory=self.node_factory,
             sink=self.writer.event,
         )
+        self.after_start()
+
+    def after_start(self) -> None:
+        """What a subclass does once the cluster exists, before any rule."""
 
     @property
     def c(self) -> Cluster:
@@ -200,26 +204,30 @@ class RaftClusterMachine(RuleBasedStateMachine):
         self._tick_clock()
         self.c.restart(down[i % len(down)])
 
-    @precondition(lambda self: self._running())
-    @rule(order=st.permutations(range(1, 6)), k=st.integers(1, 4))
-    def partition_groups(self, order: list[int], k: int) -> None:
-        members = [m for m in order if m <= self.NODES]
-        k = min(k, len(members) - 1)
-        self._tick_clock()
-        self.c.partition(groups=[members[:k], members[k:]])
-
+    # One rule for both shapes of partition, so partitions are drawn about as often as
+    # heals and the cluster spends time whole as well as cut.
     @precondition(lambda self: self._running())
     @rule(
-        links=st.sets(
-            st.tuples(st.integers(1, 5), st.integers(1, 5)).filter(lambda p: p[0] != p[1]),
-            min_size=1,
-            max_size=6,
+        shape=st.one_of(
+            st.tuples(st.permutations(range(1, 6)), st.integers(1, 4)),
+            st.sets(
+                st.tuples(st.integers(1, 5), st.integers(1, 5)).filter(lambda p: p[0] != p[1]),
+                min_size=1,
+                max_size=6,
+            ),
         )
     )
-    def partition_asymmetric(self, links: set[tuple[int, int]]) -> None:
-        cut = sorted([u, v] for u, v in links if u <= self.NODES and v <= self.NODES)
+    def partition(self, shape: tuple[list[int], int] | set[tuple[int, int]]) -> None:
         self._tick_clock()
-        self.c.partition(cut=cut)
+        if isinstance(shape, tuple):
+            order, k = shape
+            members = [m for m in order if m <= self.NODES]
+            k = min(k, len(members) - 1)
+            self.c.partition(groups=[members[:k], members[k:]])
+        else:
+            # An asymmetric cut: each pair (u, v) stops messages from u to v only.
+            cut = sorted([u, v] for u, v in shape if u <= self.NODES and v <= self.NODES)
+            self.c.partition(cut=cut)
 
     @precondition(lambda self: self._running() and self.c.network.partitioned)
     @rule()
@@ -241,6 +249,34 @@ class RaftClusterMachine(RuleBasedStateMachine):
         if leaders:
             self._tick_clock()
             self.c.propose(leaders[-1])
+
+    @precondition(lambda self: self._running())
+    @rule(rounds=st.integers(1, 8))
+    def rounds(self, rounds: int) -> None:
+        """Synchronous rounds: every live member ticks, every message is delivered,
+        every Ready processed (a cluster makes progress, so the faults have something to break)."""
+        c = self.c
+        for _ in range(rounds):
+            for n in c.alive_ids():
+                if c.stopped:
+                    return
+                self._tick_clock()
+                c.tick(n)
+            for mid in list(c.network.in_flight):
+                if c.stopped:
+                    return
+                self._tick_clock()
+                c.deliver(mid)
+            for n in c.alive_ids():
+                if c.stopped:
+                    return
+                if c.has_ready(n):
+                    self._tick_clock()
+                    c.process_ready(n)
+            self.between_rounds()
+
+    def between_rounds(self) -> None:
+        """What a subclass does after each synchronous round."""
 
     # -------------------------------------------------------------- invariants
 
@@ -304,8 +340,10 @@ class FeatureNodes(RaftClusterMachine):
             self.c.snapshot(n, max(m.storage.first_index(), m.app.index - back))
 
     @precondition(lambda self: self._running() and bool(self.c.leaders()))
-    @rule(seed=st.integers(0, 2**16))
-    def conf_change(self, seed: int) -> None:
+    @rule(seed=st.integers(0, 2**16), then=st.integers(0, 4))
+    def conf_change(self, seed: int, then: int) -> None:
+        """Propose a change, then `then` synchronous rounds (0 leaves it in flight for
+        the other rules to interleave with; more lets it commit and members join)."""
         lead = self.c.leaders()[-1]
         node = self.c.members[lead].node
         assert node is not None
@@ -313,8 +351,25 @@ class FeatureNodes(RaftClusterMachine):
         if cc is not None:
             self._tick_clock()
             self.c.conf_change(lead, cc)
+            if then and not self.c.stopped:
+                self.rounds(then)
 
-    @precondition(lambda self: self._running())
+    def after_start(self) -> None:
+        # The features need a leader; elections under faults are ThreeNodes' and
+        # FiveNodes' business, so each example starts from an elected one (faults still
+        # come after, so leaderless stretches happen too).
+        for _ in range(20):
+            if self.c.leaders():
+                return
+            self.rounds(1)
+
+    def between_rounds(self) -> None:
+        # Members join and stop as the committed configuration says.
+        self.follow_membership()
+
+    @precondition(
+        lambda self: self._running() and bool(self.c.pending_joins() or self.c.due_stops())
+    )
     @rule()
     def follow_membership(self) -> None:
         for n in self.c.pending_joins():
@@ -338,36 +393,14 @@ class FeatureNodes(RaftClusterMachine):
         self.c.transfer(n, members[j % len(members)])
 
     @precondition(lambda self: self._running())
-    @rule(i=st.integers(0, 15))
-    def read(self, i: int) -> None:
+    @rule(i=st.integers(0, 15), then=st.integers(0, 3))
+    def read(self, i: int, then: int) -> None:
+        """A ReadIndex request, then `then` synchronous rounds (as for conf_change)."""
         members = sorted(self.c.members)
         self._tick_clock()
         self.c.read(members[i % len(members)])
-
-    @precondition(lambda self: self._running())
-    @rule(rounds=st.integers(1, 8))
-    def rounds(self, rounds: int) -> None:
-        """Synchronous rounds: every live member ticks, every message is delivered,
-        every Ready processed, members join and stop (a cluster makes progress)."""
-        c = self.c
-        for _ in range(rounds):
-            for n in c.alive_ids():
-                if c.stopped:
-                    return
-                self._tick_clock()
-                c.tick(n)
-            for mid in list(c.network.in_flight):
-                if c.stopped:
-                    return
-                self._tick_clock()
-                c.deliver(mid)
-            for n in c.alive_ids():
-                if c.stopped:
-                    return
-                if c.has_ready(n):
-                    self._tick_clock()
-                    c.process_ready(n)
-            self.follow_membership()
+        if then and not self.c.stopped:
+            self.rounds(then)
 
 
 class FiveNodes(RaftClusterMachine):
@@ -386,41 +419,37 @@ def test_features() -> None:
     run_machine(FeatureNodes, stateful_step_count=80)
 
 
-def test_the_machine_reaches_leaders_commits_and_faults() -> None:
-    """The rules are not idle: over the examples, leaders are elected, entries commit,
-    members crash and restart, and partitions happen."""
-    seen = {"elections": 0, "committed": 0, "restarts": 0, "partitions": 0}
+def reached(machine: type[RaftClusterMachine], keys: Sequence[str], steps: int) -> dict[str, int]:
+    """In how many of 200 examples (no checkers, so cheap) each counter went above 0."""
+    hits = dict.fromkeys(keys, 0)
 
-    class Probe(ThreeNodes):
+    class Probe(machine):  # type: ignore[valid-type,misc]
         checkers_factory = staticmethod(no_checkers)
 
         def teardown(self) -> None:
             if self.cluster is not None:
-                counters = self.cluster.counters
-                for key in seen:
-                    seen[key] = max(seen[key], getattr(counters, key))
+                for key in keys:
+                    hits[key] += getattr(self.cluster.counters, key) > 0
 
-    run_machine(Probe, stateful_step_count=60)
-    assert all(v > 0 for v in seen.values()), seen
+    run_machine(Probe, stateful_step_count=steps, max_examples=200)
+    return hits
+
+
+# Measured with Hypothesis 6.155 and 6.170, each counter is reached in 11-41% of examples;
+# at least 3 of 200 leaves a wide margin for another Hypothesis's generation, while a
+# machine whose rules went idle (a precondition that never holds, a rule that cannot make
+# progress) fails.
+def test_the_machine_reaches_leaders_commits_and_faults() -> None:
+    """The rules are not idle: leaders are elected, entries commit, members crash and
+    restart, and partitions happen."""
+    hits = reached(ThreeNodes, ["elections", "committed", "restarts", "partitions"], 60)
+    assert all(v >= 3 for v in hits.values()), hits
 
 
 def test_the_feature_machine_reaches_changes_snapshots_and_reads() -> None:
-    seen = {"configurations": 0, "members_joined": 0, "snapshots": 0, "reads_served": 0}
-
-    class Probe(FeatureNodes):
-        checkers_factory = staticmethod(no_checkers)
-
-        def teardown(self) -> None:
-            if self.cluster is not None:
-                counters = self.cluster.counters
-                for key in seen:
-                    seen[key] = max(seen[key], getattr(counters, key))
-
-    run_machine(Probe, stateful_step_count=80)
-    assert all(v > 0 for v in seen.values()), seen
-
-
-# ------------------------------------------- a failing example becomes a trace file
+    keys = ["configurations", "members_joined", "snapshots", "reads_served"]
+    hits = reached(FeatureNodes, keys, 80)
+    assert all(v >= 3 for v in hits.values()), hits
 
 
 class LeaderPanics(RaftNode):
