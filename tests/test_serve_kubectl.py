@@ -255,6 +255,35 @@ def test_auth_can_i_yes_and_no(admin: Kubectl, alice: Kubectl, bob: Kubectl) -> 
     assert admin.run("auth", "can-i", "delete", "nodes").stdout.strip() == "yes"
 
 
+def test_auth_whoami(admin: Kubectl, alice: Kubectl, bob: Kubectl) -> None:
+    """kubectl auth whoami posts a protobuf SelfSubjectReview; every authenticated user may
+    (system:basic-user), and the answer is who the authenticator said."""
+    me = admin.json("auth", "whoami")
+    assert me["kind"] == "SelfSubjectReview"
+    assert me["status"]["userInfo"] == {
+        "username": "kubernetes-admin",
+        "groups": ["system:masters", "system:authenticated"],
+    }
+    a = alice.json("auth", "whoami")["status"]["userInfo"]
+    assert (a["username"], a["uid"], a["groups"]) == (
+        "alice",
+        "uid-2",
+        ["devs", "system:authenticated"],
+    )
+    # bob has no role at all, yet may ask who he is.
+    assert bob.json("auth", "whoami")["status"]["userInfo"]["username"] == "bob"
+    table = admin.run("auth", "whoami", "--as", "jane", "--as-group", "dev").stdout
+    assert table.split() == [
+        "ATTRIBUTE",
+        "VALUE",
+        "Username",
+        "jane",
+        "Groups",
+        "[dev",
+        "system:authenticated]",
+    ]
+
+
 def test_forbidden_for_a_user_without_a_role(bob: Kubectl, alice: Kubectl) -> None:
     out = bob.run("get", "pods", check=False)
     assert out.returncode == 1

@@ -131,7 +131,8 @@ def bootstrap_objects() -> list[tuple[str, Obj]]:
                     ["authorization.k8s.io"],
                     ["selfsubjectaccessreviews", "selfsubjectrulesreviews"],
                     ["create"],
-                )
+                ),
+                _rule(["authentication.k8s.io"], ["selfsubjectreviews"], ["create"]),
             ],
         ),
         cluster_role(

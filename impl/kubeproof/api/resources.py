@@ -11,8 +11,8 @@ HTTP layer's discovery and OpenAPI documents are all derived from it, so a
 resource exists in exactly one place.
 
 ``storage`` says whether objects are kept (the review resources of
-authorization.k8s.io are create-only and answer without storing anything,
-as in kube).
+authorization.k8s.io and authentication.k8s.io are create-only and answer
+without storing anything, as in kube).
 """
 
 from __future__ import annotations
@@ -81,6 +81,7 @@ def _status(group: str, version: str, kind: str) -> SubresourceInfo:
 
 RBAC = "rbac.authorization.k8s.io"
 AUTHZ = "authorization.k8s.io"
+AUTHN = "authentication.k8s.io"
 
 RESOURCES: tuple[ResourceInfo, ...] = (
     ResourceInfo(
@@ -233,6 +234,18 @@ RESOURCES: tuple[ResourceInfo, ...] = (
         "SubjectAccessReview",
         "subjectaccessreviews",
         "subjectaccessreview",
+        False,
+        CREATE_ONLY,
+        "",
+        storage=False,
+    ),
+    # What `kubectl auth whoami` asks: who the server thinks the caller is.
+    ResourceInfo(
+        AUTHN,
+        "v1",
+        "SelfSubjectReview",
+        "selfsubjectreviews",
+        "selfsubjectreview",
         False,
         CREATE_ONLY,
         "",

@@ -1,4 +1,5 @@
-"""authorization.k8s.io reviews: SelfSubjectAccessReview, SelfSubjectRulesReview, SubjectAccessReview.
+"""Reviews: authorization.k8s.io's SelfSubjectAccessReview, SelfSubjectRulesReview and
+SubjectAccessReview, and authentication.k8s.io's SelfSubjectReview.
 
 Theory of operation
 -------------------
@@ -7,7 +8,9 @@ about the attributes in the spec, for the requesting user (self reviews) or
 for the user and groups in the spec (SubjectAccessReview, which itself needs
 ``create`` on subjectaccessreviews), and echoes the spec with a status:
 ``allowed`` and kube's RBAC reason, or for a rules review the resource and
-non-resource rules that apply in the namespace.
+non-resource rules that apply in the namespace.  A SelfSubjectReview (what
+``kubectl auth whoami`` sends) answers with the requesting user's name, uid
+and groups in ``status.userInfo``.
 """
 
 from __future__ import annotations
@@ -43,8 +46,19 @@ def handle_review(api: ApiServer, t: Target, req: ApiRequest, user: UserInfo) ->
         kind=t.info.kind,
         field_validation=fv,
     )
-    spec = obj.get("spec") or {}
     kind = t.info.kind
+    if kind == "SelfSubjectReview":
+        info: Obj = {"username": user.name, "groups": list(user.groups)}
+        if user.uid:
+            info["uid"] = user.uid
+        out = {
+            "kind": kind,
+            "apiVersion": t.info.api_version,
+            "metadata": {"creationTimestamp": None},
+            "status": {"userInfo": info},
+        }
+        return ApiResponse(201, out, (*JSON_HEADERS, *warning_headers(warnings)))
+    spec = obj.get("spec") or {}
     if kind == "SelfSubjectRulesReview":
         ns = str(spec.get("namespace", ""))
         res, nonres = subject_rules_review(api.rbac.state(), user, ns)

@@ -375,6 +375,7 @@ SAR = {
     "status": REVIEW_STATUS,
 }
 SSRR = {"spec": {"namespace": S}, "status": ANY}
+SSR = {"status": {"userInfo": {"username": S, "uid": S, "groups": [S], "extra": {"*": [S]}}}}
 
 BINDING_OBJ = {"target": OBJECT_REF}
 SCALE = {"spec": {"replicas": INT}, "status": {"replicas": INT, "selector": S}}
@@ -394,6 +395,7 @@ _KIND_SCHEMAS: dict[str, dict[str, Any]] = {
     "SelfSubjectAccessReview": SSAR,
     "SelfSubjectRulesReview": SSRR,
     "SubjectAccessReview": SAR,
+    "SelfSubjectReview": SSR,
     "Binding": BINDING_OBJ,
     "Scale": SCALE,
 }

@@ -231,6 +231,10 @@ SCHEMAS: dict[str, dict[int, F]] = {
     "ResourceRule": {1: _rs("verbs"), 2: _rs("apiGroups"), 3: _rs("resources"),
                      4: _rs("resourceNames")},
     "NonResourceRule": {1: _rs("verbs"), 2: _rs("nonResourceURLs")},
+    # authentication.k8s.io/v1
+    "SelfSubjectReview": {1: F("metadata", "ObjectMeta"), 2: F("status", "SelfSubjectReviewStatus")},
+    "SelfSubjectReviewStatus": {1: F("userInfo", "AuthnUserInfo")},
+    "AuthnUserInfo": {1: _s("username"), 2: _s("uid"), 3: _rs("groups")},
 }  # fmt: skip
 
 # Kinds accepted at the top level, by (apiVersion, kind).
@@ -244,6 +248,7 @@ TOP_LEVEL: dict[tuple[str, str], str] = {
     ("rbac.authorization.k8s.io/v1", "ClusterRoleBinding"): "ClusterRoleBinding",
     ("authorization.k8s.io/v1", "SelfSubjectAccessReview"): "SelfSubjectAccessReview",
     ("authorization.k8s.io/v1", "SelfSubjectRulesReview"): "SelfSubjectRulesReview",
+    ("authentication.k8s.io/v1", "SelfSubjectReview"): "SelfSubjectReview",
 }
 
 _MAX_DEPTH = 32
