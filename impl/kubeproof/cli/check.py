@@ -1,9 +1,15 @@
 """`kubeproof check TARGET`: a campaign of seeded simulations, every invariant checked.
 
-This is a composition root: it wires the harness (`kubeproof.sim`) to the
-spec's checkers (`kubeproof.spec.raft.raft_checkers`) and to a node class
-(the real `RaftNode`, or a mutant through the hidden `--node-factory`
-option or `raft_campaign(node_factory=...)`).
+The command (its flags, the table of targets) and the `raft` target.  Each
+built target has a ``prepare(CheckOptions) -> Campaign`` function in its own
+module (`raft` here, `kv` in `check_kv`, `api` in `check_api`);
+`campaign_runner` runs them: seeds, progress, summary table, JSON report,
+failing seeds, exit status.  `all` runs every built target in turn.
+
+The Raft target is a composition root: it wires the harness
+(`kubeproof.sim`) to the spec's checkers (`kubeproof.spec.raft.raft_checkers`)
+and to a node class (the real `RaftNode`, or a mutant through the hidden
+`--node-factory` option or `raft_campaign(node_factory=...)`).
 
 The Raft campaign runs with every harness feature on by default (snapshots
 and compaction, membership changes, leadership transfers, ReadIndex reads;
@@ -17,26 +23,43 @@ Exit status: 0 no violation, 1 at least one violation (traces saved),
 
 from __future__ import annotations
 
-import json
-import re
+import importlib
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
+from typing import Any, TypeVar
 
 import click
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-from rich.table import Table
+from attrs import frozen
+from click.core import ParameterSource
 
 from kubeproof.raft import RaftNode
 from kubeproof.sim.campaign import CampaignResult, CheckersFactory, run_campaign
 from kubeproof.sim.config import ConfigError, SimConfig, parse_faults
-from kubeproof.sim.harness import RunResult
 from kubeproof.sim.member import NodeFactory
 
+from .campaign_runner import (
+    Campaign,
+    CheckOptions,
+    Counters,
+    SeedRun,
+    counter_rows,
+    drive,
+    load_node_factory,
+    parsed,
+    seed_range,
+    sim_report,
+    sim_rows,
+)
+
 TARGETS = ("raft", "kv", "api", "sched", "cluster", "all")
-BUILT = ("raft",)
-"""Targets that exist now; `all` runs every built one."""
+PREPARE: dict[str, tuple[str, str]] = {
+    "raft": ("kubeproof.cli.check", "prepare"),
+    "kv": ("kubeproof.cli.check_kv", "prepare"),
+    "api": ("kubeproof.cli.check_api", "prepare"),
+}
+"""The built targets, in the order `all` runs them: where each one's ``prepare`` is."""
+BUILT = tuple(PREPARE)
 
 FEATURES: dict[str, bool] = {
     "snapshots": True,
@@ -46,31 +69,86 @@ FEATURES: dict[str, bool] = {
 }
 """The harness features `kubeproof check raft` (and `raft_campaign`) turn on by default."""
 
-_SEEDS = re.compile(r"^\s*(\d+)\s*(?:\.\.\s*(\d+)\s*)?$")
-
-
-def parse_seeds(text: str) -> range:
-    """'A..B' (inclusive) or 'N' -> the seeds; anything else raises click.BadParameter."""
-    m = _SEEDS.match(text)
-    if m is None:
-        raise click.BadParameter(
-            f"{text!r} is not a seed range; write A..B (inclusive, e.g. 0..199) or one seed N",
-            param_hint="--seeds",
-        )
-    lo = int(m.group(1))
-    hi = int(m.group(2)) if m.group(2) is not None else lo
-    if hi < lo:
-        raise click.BadParameter(
-            f"{text!r} is empty: the first seed must not exceed the last", param_hint="--seeds"
-        )
-    return range(lo, hi + 1)
-
 
 def raft_checkers_factory() -> CheckersFactory:
     """The spec's Raft checkers (imported here, at the composition root)."""
     from kubeproof.spec.raft import raft_checkers
 
     return raft_checkers
+
+
+ROWS: Counters = (
+    ("events", "events"),
+    ("elections", "elections"),
+    ("leaders (distinct, summed over seeds)", "leaders"),
+    ("entries committed", "committed"),
+    ("proposals acknowledged", "proposals_acknowledged"),
+    ("messages sent", "messages_sent"),
+    ("messages dropped", "messages_dropped"),
+    ("crashes", "crashes"),
+    ("partitions", "partitions"),
+    ("snapshots taken / restored", ("snapshots", "snapshots_restored")),
+    ("configuration changes proposed / in force", ("conf_changes", "configurations")),
+    ("members joined / stopped", ("members_joined", "members_stopped")),
+    ("leadership transfers", "transfers"),
+    ("reads asked / served", ("reads", "reads_served")),
+)
+"""The Raft table's counter rows."""
+
+
+def _features(cfg: SimConfig) -> dict[str, bool]:
+    return {
+        "snapshots": cfg.snapshots,
+        "conf_changes": cfg.conf_changes,
+        "transfers": cfg.transfers,
+        "reads": cfg.reads,
+        "lease_reads": cfg.read_only_lease,
+        "pre_vote": cfg.pre_vote,
+        "check_quorum": cfg.check_quorum,
+    }
+
+
+@frozen
+class RaftCampaign(Campaign[CampaignResult]):
+    config: SimConfig
+    node_factory: NodeFactory = RaftNode
+    checkers_factory: CheckersFactory | None = None
+    keep_traces: Path | None = None
+    save_failures: Path | None = None
+    jobs: int = 1
+    swarm: bool = False
+    name = "raft"
+
+    def run(
+        self, seeds: Sequence[int], on_result: Callable[[SeedRun], None] | None = None
+    ) -> CampaignResult:
+        return run_campaign(
+            self.config,
+            list(seeds),
+            checkers_factory=self.checkers_factory or raft_checkers_factory(),
+            node_factory=self.node_factory,
+            keep_traces=self.keep_traces,
+            save_failures=self.save_failures,
+            on_result=on_result,
+            jobs=self.jobs,
+            target="raft",
+            swarm=self.swarm,
+        )
+
+    def rows(self, result: CampaignResult, seconds: float) -> Iterable[tuple[str, str]]:
+        on = [name.replace("_", "-") for name, flag in _features(result.config).items() if flag]
+        return [
+            *sim_rows(result.config, result.swarm),
+            ("features", ",".join(on) or "none"),
+            *counter_rows(result.totals, ROWS),
+        ]
+
+    def report(self, result: CampaignResult, seconds: float) -> dict[str, object]:
+        return {**sim_report(result.config, result.swarm), "features": _features(result.config)}
+
+    def hint(self, result: CampaignResult) -> str | None:
+        first = next((f for f in result.failures if f.trace is not None), None)
+        return None if first is None else f"replay with: kubeproof replay {first.trace}"
 
 
 def raft_campaign(
@@ -94,107 +172,101 @@ def raft_campaign(
     """
     fields = {**FEATURES, **config}
     cfg = SimConfig(nodes=nodes, steps=steps, faults=parse_faults(faults), **fields)  # type: ignore[arg-type]
-    return run_campaign(
+    campaign = RaftCampaign(
+        cfg, node_factory, checkers_factory, keep_traces, save_failures, jobs, swarm
+    )
+    return campaign.run(seeds)
+
+
+def prepare(options: CheckOptions) -> RaftCampaign:
+    """`kubeproof check raft`: its flags checked (exit 2 on bad input)."""
+    fault_set = parsed(parse_faults, options.faults, "--faults", ConfigError)
+    if options.lease_reads and not options.check_quorum:
+        raise click.UsageError("--lease-reads needs --check-quorum (etcd requires it for leases)")
+    if options.lease_reads and not options.reads:
+        raise click.UsageError("--lease-reads makes no sense with --no-reads")
+    try:
+        cfg = SimConfig(
+            nodes=options.nodes,
+            steps=options.steps,
+            faults=fault_set,
+            pre_vote=options.pre_vote,
+            check_quorum=options.check_quorum,
+            snapshots=options.snapshots,
+            conf_changes=options.conf_changes,
+            transfers=options.transfers,
+            reads=options.reads,
+            read_only_lease=options.lease_reads,
+        )
+    except ConfigError as e:
+        raise click.UsageError(str(e)) from None
+    return RaftCampaign(
         cfg,
-        list(seeds),
-        checkers_factory=checkers_factory or raft_checkers_factory(),
-        node_factory=node_factory,
-        keep_traces=keep_traces,
-        save_failures=save_failures,
-        jobs=jobs,
-        target="raft",
-        swarm=swarm,
+        load_node_factory(options.node_factory, RaftNode),
+        keep_traces=options.keep_traces,
+        save_failures=options.save_failures,
+        jobs=options.jobs,
+        swarm=options.swarm,
     )
 
 
-def _summary_table(result: CampaignResult) -> Table:
-    t = result.totals
-    seeds = result.seeds
-    table = Table(title=f"kubeproof check {result.target}", show_header=True)
-    table.add_column("measure")
-    table.add_column("value", justify="right")
-    span = f"{seeds[0]}..{seeds[-1]}" if seeds else "-"
-    table.add_row("seeds", f"{len(seeds)} ({span})")
-    table.add_row("nodes / steps", f"{result.config.nodes} / {result.config.steps}")
-    faults = ",".join(sorted(f.value for f in result.config.faults)) or "none"
-    table.add_row("faults", faults + (" (swarm: a subset per seed)" if result.swarm else ""))
-    cfg = result.config
-    on = [
-        name
-        for name, flag in (
-            ("snapshots", cfg.snapshots),
-            ("conf-changes", cfg.conf_changes),
-            ("transfers", cfg.transfers),
-            ("reads", cfg.reads),
-            ("lease-reads", cfg.read_only_lease),
-            ("pre-vote", cfg.pre_vote),
-            ("check-quorum", cfg.check_quorum),
+def prepare_target(name: str, options: CheckOptions) -> Campaign[Any]:
+    """The built target ``name``'s campaign for these flags."""
+    module, attr = PREPARE[name]
+    prepare_fn: Callable[[CheckOptions], Campaign[Any]] = getattr(
+        importlib.import_module(module), attr
+    )
+    return prepare_fn(options)
+
+
+def target_names(target: str) -> tuple[str, ...]:
+    """The built targets ``kubeproof check TARGET`` runs: one, or every one for `all`."""
+    if target not in TARGETS:
+        raise click.UsageError(f"unknown target {target!r}; targets: {', '.join(TARGETS)}")
+    if target == "all":
+        return BUILT
+    if target not in BUILT:
+        raise click.UsageError(
+            f"target {target!r} is not built yet; built targets: {', '.join(BUILT)}"
         )
-        if flag
-    ]
-    table.add_row("features", ",".join(on) or "none")
-    for label, key in (
-        ("events", "events"),
-        ("elections", "elections"),
-        ("leaders (distinct, summed over seeds)", "leaders"),
-        ("entries committed", "committed"),
-        ("proposals acknowledged", "proposals_acknowledged"),
-        ("messages sent", "messages_sent"),
-        ("messages dropped", "messages_dropped"),
-        ("crashes", "crashes"),
-        ("partitions", "partitions"),
-        ("snapshots taken / restored", ("snapshots", "snapshots_restored")),
-        ("configuration changes proposed / in force", ("conf_changes", "configurations")),
-        ("members joined / stopped", ("members_joined", "members_stopped")),
-        ("leadership transfers", "transfers"),
-        ("reads asked / served", ("reads", "reads_served")),
-    ):
-        if isinstance(key, tuple):
-            table.add_row(label, " / ".join(str(t.get(k, 0)) for k in key))
-        else:
-            table.add_row(label, str(t.get(key, 0)))
-    by = result.by_invariant()
-    if by:
-        for inv, n in by.items():
-            table.add_row(f"[red]violations {inv}[/red]", f"[red]{n}[/red]")
-    else:
-        table.add_row("violations", "[green]0[/green]")
-    return table
+    return (target,)
 
 
-def _json_report(result: CampaignResult) -> dict[str, object]:
-    seeds = result.seeds
-    return {
-        "target": result.target,
-        "seeds": {"first": seeds[0], "last": seeds[-1], "count": len(seeds)} if seeds else None,
-        "nodes": result.config.nodes,
-        "steps": result.config.steps,
-        "faults": sorted(f.value for f in result.config.faults),
-        "swarm": result.swarm,
-        "features": {
-            "snapshots": result.config.snapshots,
-            "conf_changes": result.config.conf_changes,
-            "transfers": result.config.transfers,
-            "reads": result.config.reads,
-            "lease_reads": result.config.read_only_lease,
-            "pre_vote": result.config.pre_vote,
-            "check_quorum": result.config.check_quorum,
-        },
-        "violations": result.violations,
-        "violations_by_invariant": result.by_invariant(),
-        "counters": result.totals,
-        "failures": [
-            {
-                "seed": f.seed,
-                "invariant": f.violation.invariant,
-                "step": f.violation.step,
-                "message": f.violation.message,
-                "trace": str(f.trace) if f.trace is not None else None,
-                "reproduced": f.reproduced,
-            }
-            for f in result.failures
-        ],
-    }
+def prepare_targets(names: Sequence[str], options: CheckOptions) -> list[Campaign[Any]]:
+    """The targets' campaigns, every one prepared (so every flag checked) before any runs;
+    with several, an input error says which target it is for."""
+    if len(names) == 1:
+        return [prepare_target(names[0], options)]
+    if options.node_factory is not None:
+        raise click.UsageError("--node-factory names one target's class; give that target, not all")
+    out: list[Campaign[Any]] = []
+    for name in names:
+        try:
+            out.append(prepare_target(name, options))
+        except click.ClickException as e:
+            e.message = f"{e.message} (for target {name} of all)"
+            raise
+    return out
+
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+_FEATURE_HELP = (
+    (
+        "snapshots",
+        "Members snapshot their state and compact their logs; laggards catch up by MsgSnap.",
+    ),
+    ("conf-changes", "The leader proposes membership changes (add, remove, learners, joint)."),
+    ("transfers", "Leadership transfers, some of which time out."),
+    ("reads", "Clients ask linearizable ReadIndex reads."),
+)
+
+
+def _feature_flags(f: F) -> F:
+    """--snapshots/--no-snapshots ...: the harness features (`FEATURES`), on by default."""
+    for flag, text in reversed(_FEATURE_HELP):
+        f = click.option(f"--{flag}/--no-{flag}", default=True, show_default=True, help=text)(f)
+    return f
 
 
 @click.command("check")
@@ -211,30 +283,7 @@ def _json_report(result: CampaignResult) -> dict[str, object]:
 )
 @click.option("--pre-vote/--no-pre-vote", default=False, help="Run Raft with PreVote.")
 @click.option("--check-quorum/--no-check-quorum", default=False, help="Run Raft with CheckQuorum.")
-@click.option(
-    "--snapshots/--no-snapshots",
-    default=True,
-    show_default=True,
-    help="Members snapshot their state and compact their logs; laggards catch up by MsgSnap.",
-)
-@click.option(
-    "--conf-changes/--no-conf-changes",
-    default=True,
-    show_default=True,
-    help="The leader proposes membership changes (add, remove, learners, joint).",
-)
-@click.option(
-    "--transfers/--no-transfers",
-    default=True,
-    show_default=True,
-    help="Leadership transfers, some of which time out.",
-)
-@click.option(
-    "--reads/--no-reads",
-    default=True,
-    show_default=True,
-    help="Clients ask linearizable ReadIndex reads.",
-)
+@_feature_flags
 @click.option(
     "--lease-reads",
     is_flag=True,
@@ -264,230 +313,17 @@ def _json_report(result: CampaignResult) -> dict[str, object]:
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object, no table.")
 @click.option("--node-factory", default=None, hidden=True, help="module:attr of a node class.")
 def check_command(
-    target: str,
-    seeds_text: str | None,
-    one_seed: int | None,
-    nodes: int,
-    steps: int,
-    faults: str,
-    pre_vote: bool,
-    check_quorum: bool,
-    snapshots: bool,
-    conf_changes: bool,
-    transfers: bool,
-    reads: bool,
-    lease_reads: bool,
-    keep_traces: Path | None,
-    save_failures: Path,
-    swarm: bool,
-    jobs: int,
-    as_json: bool,
-    node_factory: str | None,
+    target: str, seeds_text: str | None, one_seed: int | None, as_json: bool, **flags: Any
 ) -> None:
     """Run a campaign of seeded simulations with faults; exit 1 on a violation."""
-    if target not in TARGETS:
-        raise click.UsageError(f"unknown target {target!r}; targets: {', '.join(TARGETS)}")
-    if target == "api":
-        _run_api(seeds_text, one_seed, nodes, steps, faults, save_failures, as_json, node_factory)
-        return
-    if target == "kv":
-        _run_kv(
-            seeds_text,
-            one_seed,
-            nodes,
-            steps,
-            faults,
-            pre_vote,
-            check_quorum,
-            keep_traces,
-            save_failures,
-            swarm,
-            jobs,
-            as_json,
-            node_factory,
-        )
-        return
-    if target != "all" and target not in BUILT:
-        raise click.UsageError(
-            f"target {target!r} is not built yet; built targets: {', '.join(BUILT)}"
-        )
-    if seeds_text is not None and one_seed is not None:
-        raise click.UsageError("give --seeds A..B or --seed N, not both")
-    seeds = (
-        range(one_seed, one_seed + 1)
-        if one_seed is not None
-        else parse_seeds(seeds_text if seeds_text is not None else "0..9")
-    )
-    try:
-        fault_set = parse_faults(faults)
-    except ConfigError as e:
-        raise click.BadParameter(str(e), param_hint="--faults") from None
-    if lease_reads and not check_quorum:
-        raise click.UsageError("--lease-reads needs --check-quorum (etcd requires it for leases)")
-    if lease_reads and not reads:
-        raise click.UsageError("--lease-reads makes no sense with --no-reads")
-    try:
-        cfg = SimConfig(
-            nodes=nodes,
-            steps=steps,
-            faults=fault_set,
-            pre_vote=pre_vote,
-            check_quorum=check_quorum,
-            snapshots=snapshots,
-            conf_changes=conf_changes,
-            transfers=transfers,
-            reads=reads,
-            read_only_lease=lease_reads,
-        )
-    except ConfigError as e:
-        raise click.UsageError(str(e)) from None
-    factory: NodeFactory = RaftNode
-    if node_factory is not None:
-        from kubeproof.sim.replay import ReplayError, load_factory
-
-        try:
-            factory = load_factory(node_factory)
-        except ReplayError as e:
-            raise click.BadParameter(str(e), param_hint="--node-factory") from None
-
-    console = Console(stderr=True)
-    show_progress = not as_json and console.is_terminal
-    progress = Progress(
-        TextColumn("[bold]check raft"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("{task.fields[status]}"),
-        TimeElapsedColumn(),
-        console=console,
-        transient=True,
-        disable=not show_progress,
-    )
-    failed = 0
-
-    def on_result(run: RunResult) -> None:
-        nonlocal failed
-        if run.violation is not None:
-            failed += 1
-        status = f"[red]{failed} violation(s)[/red]" if failed else "[green]ok[/green]"
-        progress.update(task, advance=1, status=status)
-
-    with progress:
-        task = progress.add_task("seeds", total=len(seeds), status="")
-        result = run_campaign(
-            cfg,
-            list(seeds),
-            checkers_factory=raft_checkers_factory(),
-            node_factory=factory,
-            keep_traces=keep_traces,
-            save_failures=save_failures,
-            on_result=on_result,
-            jobs=jobs,
-            target="raft",
-            swarm=swarm,
-        )
-
-    if as_json:
-        click.echo(json.dumps(_json_report(result), sort_keys=True))
-    else:
-        out = Console()
-        out.print(_summary_table(result))
-        for f in result.failures:
-            where = f" -> {f.trace}" if f.trace is not None else ""
-            again = "" if f.reproduced else " [yellow](re-run did not reproduce it!)[/yellow]"
-            out.print(
-                f"[red]seed {f.seed}[/red]: {f.violation.invariant} at step "
-                f"{f.violation.step}: {f.violation.message}{where}{again}"
-            )
-        if result.failures:
-            first = next((f for f in result.failures if f.trace is not None), None)
-            if first is not None:
-                out.print(f"replay with: kubeproof replay {first.trace}")
-    sys.exit(1 if result.violations else 0)
-
-
-def _run_api(
-    seeds_text: str | None,
-    one_seed: int | None,
-    nodes: int,
-    steps: int,
-    faults: str,
-    save_failures: Path,
-    as_json: bool,
-    node_factory: str | None,
-) -> None:
-    """`check api` has its own simulation (kubeproof.cli.check_api); flags left at
-    their defaults take the api target's defaults."""
-    from click.core import ParameterSource
-
-    from . import check_api
-
-    if seeds_text is not None and one_seed is not None:
-        raise click.UsageError("give --seeds A..B or --seed N, not both")
-    seeds = (
-        range(one_seed, one_seed + 1)
-        if one_seed is not None
-        else parse_seeds(seeds_text if seeds_text is not None else "0..9")
-    )
     ctx = click.get_current_context()
-
-    def given(name: str) -> bool:
-        return ctx.get_parameter_source(name) is not ParameterSource.DEFAULT
-
-    check_api.run_cli(
-        seeds=seeds,
-        nodes=nodes if given("nodes") else None,
-        steps=steps if given("steps") else None,
-        faults=faults,
-        save_failures=save_failures,
-        as_json=as_json,
-        node_factory=node_factory,
+    given = frozenset(
+        name for name in flags if ctx.get_parameter_source(name) is not ParameterSource.DEFAULT
     )
-
-
-def _run_kv(
-    seeds_text: str | None,
-    one_seed: int | None,
-    nodes: int,
-    steps: int,
-    faults: str,
-    pre_vote: bool,
-    check_quorum: bool,
-    keep_traces: Path | None,
-    save_failures: Path,
-    swarm: bool,
-    jobs: int,
-    as_json: bool,
-    node_factory: str | None,
-) -> None:
-    """`check kv` has its own simulation (kubeproof.cli.check_kv); --steps left at its
-    default takes the kv target's (6000 events)."""
-    from click.core import ParameterSource
-
-    from . import check_kv
-
-    if seeds_text is not None and one_seed is not None:
-        raise click.UsageError("give --seeds A..B or --seed N, not both")
-    seeds = (
-        range(one_seed, one_seed + 1)
-        if one_seed is not None
-        else parse_seeds(seeds_text if seeds_text is not None else "0..9")
-    )
-    ctx = click.get_current_context()
-    given = ctx.get_parameter_source("steps") is not ParameterSource.DEFAULT
-    check_kv.run_cli(
-        seeds=seeds,
-        nodes=nodes,
-        steps=steps if given else None,
-        faults=faults,
-        pre_vote=pre_vote,
-        check_quorum=check_quorum,
-        keep_traces=keep_traces,
-        save_failures=save_failures,
-        swarm=swarm,
-        jobs=jobs,
-        as_json=as_json,
-        node_factory=node_factory,
-    )
+    names = target_names(target)
+    seeds = seed_range(seeds_text, one_seed)
+    campaigns = prepare_targets(names, CheckOptions(**flags, given=given))
+    sys.exit(drive(campaigns, seeds, as_json=as_json))
 
 
 command = check_command

@@ -3,7 +3,8 @@
 A composition root: it wires the API simulation (`kubeproof.sim.apisim`)
 to the spec's checkers (`kubeproof.spec.api.api_checkers`) and to an API
 server class (the real `ApiServer`, or a mutant through `api_campaign(
-server_factory=...)` or the hidden ``--node-factory module:attr``).
+server_factory=...)` or the hidden ``--node-factory module:attr``).  `prepare`
+is the target for `kubeproof check` (`campaign_runner` runs it).
 
 Flags it shares with `kubeproof check`: ``--seeds A..B`` / ``--seed N``,
 ``--steps`` (client operations per seed; 400 unless given), ``--nodes`` (API
@@ -17,16 +18,11 @@ with, 2 on bad input.
 from __future__ import annotations
 
 import json
-import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any, cast
 
-import click
 from attrs import define, field, frozen
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-from rich.table import Table
 
 from kubeproof.api import ApiServer
 from kubeproof.sim.apisim import (
@@ -39,6 +35,17 @@ from kubeproof.sim.apisim import (
 )
 from kubeproof.sim.observe import Violation
 from kubeproof.version import __version__
+
+from .campaign_runner import (
+    Campaign,
+    CheckOptions,
+    Counters,
+    SeedRun,
+    counter_rows,
+    faults_text,
+    load_node_factory,
+    parsed,
+)
 
 DEFAULT_STEPS = 400
 DEFAULT_SERVERS = 2
@@ -128,7 +135,7 @@ def api_campaign(
     faults: str = "all",
     server_factory: ServerFactory = ApiServer,
     save_failures: Path | None = None,
-    on_result: Any = None,
+    on_result: Callable[[ApiRunResult], None] | None = None,
     stop_at_first: bool = False,
 ) -> ApiCampaignResult:
     """The Python face of `kubeproof check api` (tests run mutants through it)."""
@@ -159,139 +166,77 @@ def api_campaign(
     return result
 
 
-def _table(result: ApiCampaignResult) -> Table:
-    t = result.totals
-    seeds = result.seeds
-    table = Table(title="kubeproof check api", show_header=True)
-    table.add_column("measure")
-    table.add_column("value", justify="right")
-    span = f"{seeds[0]}..{seeds[-1]}" if seeds else "-"
-    table.add_row("seeds", f"{len(seeds)} ({span})")
-    table.add_row(
-        "API servers / client operations", f"{result.config.servers} / {result.config.steps}"
-    )
-    table.add_row("faults", ",".join(sorted(result.config.faults)) or "none")
-    for label, key in (
-        ("requests executed", "requests"),
-        ("writes succeeded", "writes_ok"),
-        ("RBAC writes succeeded", "rbac_writes"),
-        ("409 conflicts", "conflicts"),
-        ("403 forbidden", "forbidden"),
-        ("watches opened", "watches"),
-        ("watch events", "watch_events"),
-        ("410 expired watches", "expired"),
-        ("server crashes", "crashes"),
-        ("compactions", "compactions"),
-        ("requests dropped / duplicated", ""),
-    ):
-        if key:
-            table.add_row(label, str(t.get(key, 0)))
-        else:
-            table.add_row(label, f"{t.get('dropped', 0)} / {t.get('duplicated', 0)}")
-    if result.internal_errors:
-        table.add_row("[red]500 internal errors[/red]", f"[red]{result.internal_errors}[/red]")
-    by = result.by_invariant()
-    if by:
-        for inv, n in by.items():
-            table.add_row(f"[red]violations {inv}[/red]", f"[red]{n}[/red]")
-    else:
-        table.add_row("violations", "[green]0[/green]")
-    return table
+ROWS: Counters = (
+    ("requests executed", "requests"),
+    ("writes succeeded", "writes_ok"),
+    ("RBAC writes succeeded", "rbac_writes"),
+    ("409 conflicts", "conflicts"),
+    ("403 forbidden", "forbidden"),
+    ("watches opened", "watches"),
+    ("watch events", "watch_events"),
+    ("410 expired watches", "expired"),
+    ("server crashes", "crashes"),
+    ("compactions", "compactions"),
+    ("requests dropped / duplicated", ("dropped", "duplicated")),
+)
+"""The API table's counter rows."""
 
 
-def _json(result: ApiCampaignResult) -> dict[str, Any]:
-    seeds = result.seeds
-    return {
-        "target": "api",
-        "seeds": {"first": seeds[0], "last": seeds[-1], "count": len(seeds)} if seeds else None,
-        "servers": result.config.servers,
-        "steps": result.config.steps,
-        "faults": sorted(result.config.faults),
-        "violations": result.violations,
-        "violations_by_invariant": result.by_invariant(),
-        "internal_errors": result.internal_errors,
-        "counters": result.totals,
-        "failures": [
-            {
-                "seed": f.seed,
-                "invariant": f.violation.invariant,
-                "step": f.violation.step,
-                "message": f.violation.message,
-                "trace": str(f.trace) if f.trace is not None else None,
-                "reproduced": f.reproduced,
-            }
-            for f in result.failures
-        ],
-    }
+@frozen
+class ApiCampaign(Campaign[ApiCampaignResult]):
+    servers: int
+    steps: int
+    faults: str
+    server_factory: ServerFactory
+    save_failures: Path | None
+    name = "api"
 
-
-def run_cli(
-    *,
-    seeds: range,
-    nodes: int | None,
-    steps: int | None,
-    faults: str,
-    save_failures: Path | None,
-    as_json: bool,
-    node_factory: str | None = None,
-) -> None:
-    """Runs the campaign for `kubeproof check api` and exits (0, 1; 2 on bad input)."""
-    try:
-        parse_api_faults(faults)
-    except ApiSimConfigError as e:
-        raise click.BadParameter(str(e), param_hint="--faults") from None
-    factory: ServerFactory = ApiServer
-    if node_factory is not None:
-        from kubeproof.sim.replay import ReplayError, load_factory
-
-        try:
-            factory = cast(ServerFactory, load_factory(node_factory))
-        except ReplayError as e:
-            raise click.BadParameter(str(e), param_hint="--node-factory") from None
-    console = Console(stderr=True)
-    progress = Progress(
-        TextColumn("[bold]check api"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("{task.fields[status]}"),
-        TimeElapsedColumn(),
-        console=console,
-        transient=True,
-        disable=as_json or not console.is_terminal,
-    )
-    failed = 0
-
-    def on_result(run: ApiRunResult) -> None:
-        nonlocal failed
-        if run.violation is not None:
-            failed += 1
-        status = f"[red]{failed} violation(s)[/red]" if failed else "[green]ok[/green]"
-        progress.update(task, advance=1, status=status)
-
-    with progress:
-        task = progress.add_task("seeds", total=len(seeds), status="")
-        result = api_campaign(
+    def run(self, seeds: Sequence[int], on_result: Callable[[SeedRun], None]) -> ApiCampaignResult:
+        return api_campaign(
             list(seeds),
-            servers=nodes if nodes is not None else DEFAULT_SERVERS,
-            steps=steps if steps is not None else DEFAULT_STEPS,
-            faults=faults,
-            server_factory=factory,
-            save_failures=save_failures,
+            servers=self.servers,
+            steps=self.steps,
+            faults=self.faults,
+            server_factory=self.server_factory,
+            save_failures=self.save_failures,
             on_result=on_result,
         )
-    if as_json:
-        click.echo(json.dumps(_json(result), sort_keys=True))
-    else:
-        out = Console()
-        out.print(_table(result))
-        for f in result.failures:
-            where = f" -> {f.trace}" if f.trace is not None else ""
-            again = "" if f.reproduced else " [yellow](re-run did not reproduce it!)[/yellow]"
-            out.print(
-                f"[red]seed {f.seed}[/red]: {f.violation.invariant} at step {f.violation.step}: "
-                f"{f.violation.message}{where}{again}"
-            )
-    sys.exit(1 if result.violations or result.internal_errors else 0)
+
+    def rows(self, result: ApiCampaignResult, seconds: float) -> Iterable[tuple[str, str]]:
+        config = result.config
+        rows = [
+            ("API servers / client operations", f"{config.servers} / {config.steps}"),
+            ("faults", faults_text(config.faults)),
+            *counter_rows(result.totals, ROWS),
+        ]
+        if result.internal_errors:
+            rows.append(("[red]500 internal errors[/red]", f"[red]{result.internal_errors}[/red]"))
+        return rows
+
+    def report(self, result: ApiCampaignResult, seconds: float) -> dict[str, object]:
+        return {
+            "servers": result.config.servers,
+            "steps": result.config.steps,
+            "faults": sorted(result.config.faults),
+            "internal_errors": result.internal_errors,
+        }
+
+    def failed(self, result: ApiCampaignResult) -> bool:
+        return bool(result.violations or result.internal_errors)
+
+
+def prepare(options: CheckOptions) -> ApiCampaign:
+    """`kubeproof check api`: its flags checked (exit 2 on bad input).  ``--nodes`` is
+    the number of API servers (2 unless given), ``--steps`` the client operations
+    per seed (400 unless given)."""
+    parsed(parse_api_faults, options.faults, "--faults", ApiSimConfigError)
+    return ApiCampaign(
+        servers=options.or_default("nodes", DEFAULT_SERVERS),
+        steps=options.or_default("steps", DEFAULT_STEPS),
+        faults=options.faults,
+        server_factory=load_node_factory(options.node_factory, cast(ServerFactory, ApiServer)),
+        save_failures=options.save_failures,
+    )
 
 
 class ApiTraceError(ValueError):

@@ -19,12 +19,14 @@ from pathlib import Path
 
 import click
 from rich.console import Console
-from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.progress import SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from kubeproof.models.mc.config import McConfig
 from kubeproof.raft import RaftNode
 from kubeproof.sim.member import NodeFactory
+
+from .campaign_runner import load_node_factory, progress_bar
 
 _D = McConfig()
 """The defaults (the model checker's own, so that the CLI cannot drift from them)."""
@@ -195,23 +197,13 @@ def mc_command(
         )
     except McConfigError as e:
         raise click.UsageError(str(e)) from None
-    factory: NodeFactory = RaftNode
-    if node_factory is not None:
-        from kubeproof.sim.replay import ReplayError, load_factory
+    factory: NodeFactory = load_node_factory(node_factory, RaftNode)
 
-        try:
-            factory = load_factory(node_factory)
-        except ReplayError as e:
-            raise click.BadParameter(str(e), param_hint="--node-factory") from None
-
-    console = Console(stderr=True)
-    progress = Progress(
+    progress = progress_bar(
         SpinnerColumn(),
         TextColumn("[bold]mc[/bold] {task.fields[status]}"),
         TimeElapsedColumn(),
-        console=console,
-        transient=True,
-        disable=as_json or not console.is_terminal,
+        quiet=as_json,
     )
 
     def on_progress(p: McProgress) -> None:
