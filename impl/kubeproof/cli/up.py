@@ -4,9 +4,16 @@ Flag names follow kube-apiserver where they mean the same thing
 (``--secure-port``, ``--bind-address``, ``--token-auth-file``,
 ``--basic-auth-file``, ``--client-ca-file``, ``--authorization-mode``,
 ``--anonymous-auth``); ``--data-dir`` holds the certificates, the
-write-ahead log and ``admin.kubeconfig``.  The scheduler and the
-controllers will join through `kubeproof.serve.app.start`'s
-``extensions`` (see `EXTENSIONS` below).
+write-ahead log and ``admin.kubeconfig``.
+
+The scheduler runs in the same process unless ``--no-scheduler``
+(`kubeproof.serve.scheduler`: kube-scheduler's loop over the pure
+`kubeproof.sched`, binding pods through the API core as
+``system:kube-scheduler``), with kube-scheduler's default profile or the
+profiles of ``--scheduler-config`` (a KubeSchedulerConfiguration file, read
+before the server starts: a bad one is a usage error naming the file).
+It joins through `kubeproof.serve.app.start`'s ``extensions``, after the
+entries of `EXTENSIONS` below, where the controllers will join.
 """
 
 from __future__ import annotations
@@ -14,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import signal
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -28,7 +36,8 @@ AUTHORIZATION_MODES = ("RBAC", "AlwaysAllow")
 # The hook for the rest of the control plane: each entry is an async
 # callable taking the RunningServer (its `api`, `store` and
 # `notify_changed()`), started once the server is ready and cancelled at
-# shutdown.  The scheduler and the ReplicaSet controller go here.
+# shutdown.  The ReplicaSet controller goes here; the scheduler is added
+# by `command` (``--scheduler``, the default).
 EXTENSIONS: list[Extension] = []
 
 
@@ -86,6 +95,18 @@ def _existing_file() -> click.Path:
     show_default=True,
     help="Treat requests without credentials as system:anonymous (else 401).",
 )
+@click.option(
+    "--scheduler/--no-scheduler",
+    default=True,
+    show_default=True,
+    help="Run the scheduler, which binds pending pods to nodes (kube-scheduler v1.32).",
+)
+@click.option(
+    "--scheduler-config",
+    type=_existing_file(),
+    default=None,
+    help="The scheduler's KubeSchedulerConfiguration (kubescheduler.config.k8s.io/v1) file.",
+)
 def command(
     secure_port: int,
     bind_address: str,
@@ -95,13 +116,34 @@ def command(
     client_ca_file: Path | None,
     authorization_mode: str,
     anonymous_auth: bool,
+    scheduler: bool,
+    scheduler_config: Path | None,
 ) -> None:
-    """Run a Kubernetes API server (kubectl works) with its data in --data-dir.
+    """Run a Kubernetes API server (kubectl works) and the scheduler, with the data in --data-dir.
 
-    Prints the server address and the path of an admin kubeconfig once ready;
-    stops cleanly on Ctrl-C or SIGTERM."""
+    Prints the server address, whether the scheduler runs and the path of an
+    admin kubeconfig once ready; stops cleanly on Ctrl-C or SIGTERM."""
     from kubeproof.serve.app import ServeOptions
+    from kubeproof.serve.scheduler import load_scheduler_config, scheduler_extension
     from kubeproof.serve.wal import WALCorruptError
+
+    extensions = list(EXTENSIONS)
+    if scheduler_config is not None and not scheduler:
+        raise click.UsageError("--scheduler-config needs the scheduler (drop --no-scheduler)")
+    if scheduler:
+        config = None
+        if scheduler_config is not None:
+            try:
+                config = load_scheduler_config(scheduler_config)
+            except ValueError as e:
+                raise click.BadParameter(str(e), param_hint="--scheduler-config") from None
+        extensions.append(scheduler_extension(config))
+        names = "default-scheduler"
+        if config is not None:
+            names = ", ".join(profile.scheduler_name for profile in config.profiles)
+        note = f"scheduler: running (profiles: {names})"
+    else:
+        note = "scheduler: off (--no-scheduler): pods stay Pending"
 
     options = ServeOptions(
         bind_address=bind_address,
@@ -114,7 +156,7 @@ def command(
         anonymous_auth=anonymous_auth,
     )
     try:
-        asyncio.run(_serve(options))
+        asyncio.run(_serve(options, extensions, note))
     except ValueError as e:
         raise click.UsageError(str(e)) from None
     except WALCorruptError as e:
@@ -127,15 +169,16 @@ def command(
         sys.exit(1)
 
 
-async def _serve(options: ServeOptions) -> None:
+async def _serve(options: ServeOptions, extensions: Sequence[Extension], note: str) -> None:
     from kubeproof.serve.app import start
 
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    server = await start(options, EXTENSIONS)
+    server = await start(options, extensions)
     click.echo(f"kubeproof API server ready at {server.url}")
+    click.echo(note)
     click.echo(f"admin kubeconfig: {server.kubeconfig}")
     click.echo(f"  export KUBECONFIG={server.kubeconfig}; kubectl get namespaces")
     sys.stdout.flush()
