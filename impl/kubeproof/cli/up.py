@@ -12,8 +12,17 @@ The scheduler runs in the same process unless ``--no-scheduler``
 ``system:kube-scheduler``), with kube-scheduler's default profile or the
 profiles of ``--scheduler-config`` (a KubeSchedulerConfiguration file, read
 before the server starts: a bad one is a usage error naming the file).
-It joins through `kubeproof.serve.app.start`'s ``extensions``, after the
-entries of `EXTENSIONS` below, where the controllers will join.
+So does the hollow kubelet unless ``--no-kubelet``
+(`kubeproof.serve.kubelet`: kubemark's node agent that runs no containers,
+standing in for the kubelet of every Node: it starts the pods bound to a
+Node, marks Nodes without a Ready condition ready, and finishes graceful
+deletions, writing as ``system:node:NODE``).  Both join through
+`kubeproof.serve.app.start`'s ``extensions``, after the entries of
+`EXTENSIONS` below, where the controllers will join.
+
+What runs is printed between the address and the kubeconfig line: the
+kubeconfig line comes last because it is the one that says the server is
+ready (scripts and tests read up to it).
 """
 
 from __future__ import annotations
@@ -36,8 +45,9 @@ AUTHORIZATION_MODES = ("RBAC", "AlwaysAllow")
 # The hook for the rest of the control plane: each entry is an async
 # callable taking the RunningServer (its `api`, `store` and
 # `notify_changed()`), started once the server is ready and cancelled at
-# shutdown.  The ReplicaSet controller goes here; the scheduler is added
-# by `command` (``--scheduler``, the default).
+# shutdown.  The ReplicaSet controller goes here; the scheduler and the
+# hollow kubelet are added by `command` (``--scheduler``, ``--kubelet``,
+# the defaults).
 EXTENSIONS: list[Extension] = []
 
 
@@ -107,6 +117,13 @@ def _existing_file() -> click.Path:
     default=None,
     help="The scheduler's KubeSchedulerConfiguration (kubescheduler.config.k8s.io/v1) file.",
 )
+@click.option(
+    "--kubelet/--no-kubelet",
+    default=True,
+    show_default=True,
+    help="Run a hollow kubelet for every Node: bound pods start (no containers run),"
+    " deleted pods go at once.",
+)
 def command(
     secure_port: int,
     bind_address: str,
@@ -118,12 +135,15 @@ def command(
     anonymous_auth: bool,
     scheduler: bool,
     scheduler_config: Path | None,
+    kubelet: bool,
 ) -> None:
-    """Run a Kubernetes API server (kubectl works) and the scheduler, with the data in --data-dir.
+    """Run a Kubernetes API server (kubectl works), the scheduler and a hollow kubelet.
 
-    Prints the server address, whether the scheduler runs and the path of an
-    admin kubeconfig once ready; stops cleanly on Ctrl-C or SIGTERM."""
+    The data is kept in --data-dir.  Prints the server address, whether the
+    scheduler and the kubelet run and the path of an admin kubeconfig once
+    ready; stops cleanly on Ctrl-C or SIGTERM."""
     from kubeproof.serve.app import ServeOptions
+    from kubeproof.serve.kubelet import kubelet_extension
     from kubeproof.serve.scheduler import load_scheduler_config, scheduler_extension
     from kubeproof.serve.wal import WALCorruptError
 
@@ -141,9 +161,16 @@ def command(
         names = "default-scheduler"
         if config is not None:
             names = ", ".join(profile.scheduler_name for profile in config.profiles)
-        note = f"scheduler: running (profiles: {names})"
+        notes = [f"scheduler: running (profiles: {names})"]
     else:
-        note = "scheduler: off (--no-scheduler): pods stay Pending"
+        notes = ["scheduler: off (--no-scheduler): pods stay Pending"]
+    if kubelet:
+        extensions.append(kubelet_extension())
+        notes.append("kubelet: running (hollow: stands in for every Node, runs no containers)")
+    else:
+        notes.append(
+            "kubelet: off (--no-kubelet): bound pods stay Pending and never finish deleting"
+        )
 
     options = ServeOptions(
         bind_address=bind_address,
@@ -156,7 +183,7 @@ def command(
         anonymous_auth=anonymous_auth,
     )
     try:
-        asyncio.run(_serve(options, extensions, note))
+        asyncio.run(_serve(options, extensions, notes))
     except ValueError as e:
         raise click.UsageError(str(e)) from None
     except WALCorruptError as e:
@@ -169,7 +196,9 @@ def command(
         sys.exit(1)
 
 
-async def _serve(options: ServeOptions, extensions: Sequence[Extension], note: str) -> None:
+async def _serve(
+    options: ServeOptions, extensions: Sequence[Extension], notes: Sequence[str]
+) -> None:
     from kubeproof.serve.app import start
 
     stop = asyncio.Event()
@@ -178,7 +207,8 @@ async def _serve(options: ServeOptions, extensions: Sequence[Extension], note: s
         loop.add_signal_handler(sig, stop.set)
     server = await start(options, extensions)
     click.echo(f"kubeproof API server ready at {server.url}")
-    click.echo(note)
+    for note in notes:
+        click.echo(note)
     click.echo(f"admin kubeconfig: {server.kubeconfig}")
     click.echo(f"  export KUBECONFIG={server.kubeconfig}; kubectl get namespaces")
     sys.stdout.flush()

@@ -61,9 +61,9 @@ pods it was given, bound or parked.  A pass, after draining the watches:
    ==================  ====================================================
    preempt a victim     ``DisruptionTarget`` condition (PreemptionByScheduler)
                         on ``pods/status``; ``DELETE`` with a uid
-                        precondition and grace 0 (no kubelet ever finishes a
-                        graceful deletion here; the core models victims as
-                        gone at once); a ``Preempted`` event
+                        precondition and grace 0 (the core models victims as
+                        gone at once, so the pod must not linger; kube
+                        deletes gracefully and waits); a ``Preempted`` event
    bind                 a ``v1.Binding`` to ``pods/binding``; a ``Scheduled``
                         event ("Successfully assigned NS/POD to NODE")
    unschedulable        ``PodScheduled=False``, reason ``Unschedulable``,
