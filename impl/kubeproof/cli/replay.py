@@ -1,5 +1,11 @@
 """`kubeproof replay TRACE`: re-execute a trace, show how it ended, say if it matched.
 
+A composition root: the trace's header says which simulation made it (the
+Raft harness, the replicated store, the API simulation); `kubeproof.sim.replay`
+runs it again with the spec's checkers for that target (wired here), and
+this command prints the timeline near the end, the invariants' verdict and
+the first divergence, if any.
+
 Exit status: 0 the replay matched the trace (whatever the trace's outcome,
 which is printed), 1 the replay diverged from the trace, 2 the file is not a
 readable trace or cannot be replayed (bad input).
@@ -16,9 +22,24 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-from kubeproof.sim.observe import Violation
-from kubeproof.sim.replay import ReplayError, ReplayResult, load_factory, replay
-from kubeproof.sim.trace import TraceFormatError, TraceOutcome, event_to_json
+from kubeproof.sim.apitrace import ApiTraceHeader
+from kubeproof.sim.observe import Event, Violation
+from kubeproof.sim.replay import (
+    Checkers,
+    ReplayError,
+    ReplayResult,
+    load_factory,
+    open_trace,
+    replay,
+)
+from kubeproof.sim.trace import (
+    EVENT_KINDS,
+    KVTraceHeader,
+    TraceFormatError,
+    TraceHeader,
+    TraceOutcome,
+    event_to_json,
+)
 
 from .diagram import render_html
 from .timeline import describe
@@ -28,14 +49,24 @@ def _violation_json(v: Violation | None) -> dict[str, Any] | None:
     return TraceOutcome(v).to_json() if v is not None else None
 
 
+def _factory(r: ReplayResult) -> str:
+    h = r.header
+    if isinstance(h, KVTraceHeader):
+        return h.member
+    if isinstance(h, ApiTraceHeader):
+        return h.server
+    return h.node
+
+
 def _json_report(path: Path, r: ReplayResult) -> dict[str, Any]:
     d = r.divergence
     return {
         "trace": str(path),
+        "target": r.target,
         "mode": r.mode,
         "seed": r.header.seed,
-        "driver": r.header.driver,
-        "node": r.header.node,
+        "driver": r.header.driver if isinstance(r.header, TraceHeader) else "random",
+        "node": _factory(r),
         "matched": r.matched,
         "divergence": None
         if d is None
@@ -53,6 +84,66 @@ def _json_report(path: Path, r: ReplayResult) -> dict[str, Any]:
     }
 
 
+_RAFT_WORDS = EVENT_KINDS - {"process_ready"}
+"""The kinds a store trace words as the Raft harness's (`timeline.describe`): its Readys
+(entries and applications as index ranges) and client events are its own."""
+
+
+def _describe(r: ReplayResult, e: Event) -> str:
+    p = e.payload
+    if r.target == "raft" or (r.target == "kv" and e.kind in _RAFT_WORDS):
+        return describe(e)
+    if r.target == "kv" and e.kind == "process_ready":
+        bits = [f"{key} {_span(p[key])}" for key in ("entries", "applied") if key in p]
+        if "sent" in p:
+            sent = p["sent"]
+            bits.append(
+                "send "
+                + ", ".join(f"#{m['id']} {m['msg'].get('type')}" for m in sent[:3])
+                + (f" +{len(sent) - 3} more" if len(sent) > 3 else "")
+            )
+        return "; ".join(bits) or "(Ready)"
+    if r.target == "api" and e.kind == "request":
+        why = f" {p['reason']}" if p.get("reason") else ""
+        return (
+            f"{p.get('user')}: {p.get('method')} {p.get('path')} -> {p.get('status')}{why} "
+            f"(server {p.get('server')})"
+        )
+    # The store's client events, the API's other events: their payload, compactly.
+    parts = []
+    for key, value in sorted(p.items()):
+        text = value if isinstance(value, str) else json.dumps(value, sort_keys=True)
+        parts.append(f"{key}={text if len(text) <= 60 else text[:57] + '...'}")
+    return " ".join(parts)
+
+
+def _span(v: Any) -> str:
+    return f"{v[0]}..{v[-1]}" if isinstance(v, list) and v else str(v)
+
+
+def _summary(r: ReplayResult) -> str:
+    h = r.header
+    if isinstance(h, ApiTraceHeader):
+        c = h.config
+        return (
+            f"API trace, seed {h.seed}, {c.servers} servers, {c.clients} clients, "
+            f"{c.steps} steps, faults {','.join(sorted(c.faults)) or 'none'}, "
+            f"server {h.server}, kubeproof {h.kubeproof}"
+        )
+    sim = h.config.sim if isinstance(h, KVTraceHeader) else h.config
+    what = f"store trace, seed {h.seed}" if isinstance(h, KVTraceHeader) else f"seed {h.seed}"
+    tail = (
+        f"member {h.member}"
+        if isinstance(h, KVTraceHeader)
+        else f"driver {h.driver}, node {h.node}"
+    )
+    return (
+        f"{what}, {sim.nodes} nodes, {sim.steps} steps, faults "
+        f"{','.join(sorted(f.value for f in sim.faults)) or 'none'}, "
+        f"{tail}, kubeproof {h.kubeproof}"
+    )
+
+
 def _timeline(r: ReplayResult, rows: int) -> Table:
     table = Table(title="timeline (last events replayed)", show_lines=False)
     for col, just in (("step", "right"), ("time", "right"), ("node", "right"), ("event", "left")):
@@ -67,7 +158,7 @@ def _timeline(r: ReplayResult, rows: int) -> Table:
             str(e.time),
             "-" if e.node is None else str(e.node),
             e.kind,
-            describe(e),
+            _describe(r, e),
             style=style,
         )
     return table
@@ -111,17 +202,24 @@ def replay_command(
     window: int,
     node_factory: str | None,
 ) -> None:
-    """Re-execute TRACE; show the timeline near the end and the violation, if any."""
+    """Re-execute TRACE (a Raft, store or API trace: its header says which); show the
+    timeline near the end and the violation, if any."""
+    from kubeproof.spec.api import api_checkers
+    from kubeproof.spec.kv import kv_checkers
     from kubeproof.spec.raft import raft_checkers
 
     if not trace.exists():
         raise click.BadParameter(f"{trace}: no such file", param_hint="TRACE")
     try:
+        if html_out is not None:
+            with open_trace(trace) as reader:
+                if not isinstance(reader.header, TraceHeader):
+                    raise ReplayError(f"{trace}: --html draws Raft harness traces; this one is not")
         factory = load_factory(node_factory) if node_factory is not None else None
         result = replay(
             trace,
             mode=mode,  # type: ignore[arg-type]
-            checkers=raft_checkers(),
+            checkers=Checkers(raft=raft_checkers, kv=kv_checkers, api=api_checkers),
             node_factory=factory,
             tail=max(tail, window if html_out is not None else 0),
         )
@@ -131,6 +229,7 @@ def replay_command(
         raise click.UsageError(str(e)) from None
 
     if html_out is not None:
+        assert isinstance(result.header, TraceHeader)
         events = list(result.tail)[-window:]
         members = list(result.header.config.voters)
         note = (
@@ -154,13 +253,7 @@ def replay_command(
         sys.exit(0 if result.matched else 1)
 
     out = Console()
-    h = result.header
-    out.print(
-        f"[bold]{trace}[/bold]: seed {h.seed}, {h.config.nodes} nodes, "
-        f"{h.config.steps} steps, faults "
-        f"{','.join(sorted(f.value for f in h.config.faults)) or 'none'}, "
-        f"driver {h.driver}, node {h.node}, kubeproof {h.kubeproof}"
-    )
+    out.print(f"[bold]{trace}[/bold]: {_summary(result)}")
     out.print(_timeline(result, tail))
     v = result.violation
     if v is not None:
@@ -170,7 +263,10 @@ def replay_command(
     else:
         out.print(f"[green]no violation[/green] in {result.steps} replayed events")
     if result.matched:
-        out.print(f"[green]replay (by {result.mode}) matched the trace[/green]")
+        out.print(
+            f"[green]replay (by {result.mode}) matched the trace: {result.steps} events "
+            "identical, same outcome[/green]"
+        )
     else:
         assert result.divergence is not None
         out.print(

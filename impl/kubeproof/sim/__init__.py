@@ -3,7 +3,9 @@
 A run is a seed plus a `SimConfig`; `run_simulation` runs one, `run_campaign`
 many; `Cluster` is the action API every driver (the random scheduler, the
 Hypothesis state machines, replay) goes through; traces are written and read
-by `TraceWriter`/`TraceReader` and re-executed by `replay`.
+by `TraceWriter`/`TraceReader` and re-executed by `replay`, which also
+re-executes the replicated store's (`kv`) and the API simulation's traces
+(`Checkers` names each target's checkers).
 """
 
 from .campaign import CampaignResult, run_campaign
@@ -11,7 +13,7 @@ from .cluster import NODE_EXCEPTION, Cluster, Counters, SimError
 from .config import ALL_FAULTS, ConfigError, DelayKind, Fault, SimConfig, parse_faults
 from .harness import RunResult, Simulation, run_simulation
 from .observe import Checker, ClusterView, Event, NodeView, Violation
-from .replay import Divergence, ReplayError, ReplayResult, replay
+from .replay import Checkers, Divergence, ReplayError, ReplayResult, replay
 from .swarm import swarm_config
 from .trace import TraceFormatError, TraceHeader, TraceOutcome, TraceReader, TraceWriter
 
@@ -20,6 +22,7 @@ __all__ = [
     "NODE_EXCEPTION",
     "CampaignResult",
     "Checker",
+    "Checkers",
     "Cluster",
     "ClusterView",
     "ConfigError",

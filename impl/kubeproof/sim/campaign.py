@@ -6,6 +6,8 @@ Theory of operation
 checkers from `checkers_factory` (the composition root passes the spec's,
 e.g. `kubeproof.spec.raft.raft_checkers`; the harness never imports the
 spec).  Counters are summed; violations are grouped by invariant ID.
+`run_seeds` is the campaign itself, for any simulation given as a function
+that runs one seed (`kv.run_kv_campaign` uses it for the store).
 
 Traces: with `keep_traces`, every run streams its trace to
 `<dir>/<target>-seed-<seed>.jsonl`.  Without it, runs are not traced at all
@@ -25,15 +27,16 @@ whatever the completion order, so output does not depend on `jobs`.
 from __future__ import annotations
 
 import concurrent.futures
+import functools
 import shutil
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
+from typing import Protocol, TypeVar
 
 from attrs import define, field, frozen
 
 from kubeproof.raft import RaftNode
 
-from .cluster import Counters
 from .config import SimConfig
 from .harness import RunResult, run_simulation
 from .member import NodeFactory
@@ -41,6 +44,26 @@ from .observe import Checker, Violation
 from .swarm import swarm_config
 
 CheckersFactory = Callable[[], Sequence[Checker]]
+
+
+class Counted(Protocol):
+    def to_json(self) -> Mapping[str, int]: ...
+
+
+class SeedRun(Protocol):
+    """One seed's run, as a campaign sees it (`harness.RunResult`, `kv.KVRunResult`)."""
+
+    @property
+    def seed(self) -> int: ...
+
+    @property
+    def violation(self) -> Violation | None: ...
+
+    @property
+    def counters(self) -> Counted: ...
+
+
+R = TypeVar("R", bound=SeedRun)
 
 
 @frozen
@@ -71,7 +94,7 @@ class CampaignResult:
             out[f.violation.invariant] = out.get(f.violation.invariant, 0) + 1
         return dict(sorted(out.items()))
 
-    def add(self, counters: Counters) -> None:
+    def add(self, counters: Counted) -> None:
         for name, value in counters.to_json().items():
             self.totals[name] = self.totals.get(name, 0) + value
 
@@ -80,16 +103,71 @@ def trace_name(target: str, seed: int) -> str:
     return f"{target}-seed-{seed}.jsonl"
 
 
-def _one(
+def run_seeds(
+    result: CampaignResult,
+    seeds: Sequence[int],
+    run_seed: Callable[[int, Path | None], R],
+    keep_traces: Path | None = None,
+    save_failures: Path | None = None,
+    on_result: Callable[[R], None] | None = None,
+    jobs: int = 1,
+) -> CampaignResult:
+    """Every seed once through ``run_seed(seed, trace_path_or_None)``, into `result`;
+    see the module docstring.  With ``jobs > 1``, `run_seed` must pickle (a
+    `functools.partial` of a module-level function does)."""
+    target = result.target
+    if keep_traces is not None:
+        keep_traces.mkdir(parents=True, exist_ok=True)
+
+    def collect(run: R) -> None:
+        result.seeds.append(run.seed)
+        result.add(run.counters)
+        if run.violation is not None:
+            result.failures.append(failure(run, run.violation))
+        if on_result is not None:
+            on_result(run)
+
+    def failure(run: R, violation: Violation) -> SeedFailure:
+        name = trace_name(target, run.seed)
+        if keep_traces is not None:
+            path = keep_traces / name
+            if save_failures is not None:
+                save_failures.mkdir(parents=True, exist_ok=True)
+                shutil.copyfile(path, save_failures / name)
+                path = save_failures / name
+            return SeedFailure(run.seed, violation, path, True)
+        if save_failures is None:
+            return SeedFailure(run.seed, violation, None, False)
+        save_failures.mkdir(parents=True, exist_ok=True)
+        again = run_seed(run.seed, save_failures / name).violation
+        same = again is not None and (again.invariant, again.step) == (
+            violation.invariant,
+            violation.step,
+        )
+        return SeedFailure(run.seed, violation, save_failures / name, same)
+
+    def kept(seed: int) -> Path | None:
+        return keep_traces / trace_name(target, seed) if keep_traces is not None else None
+
+    if jobs <= 1 or len(seeds) <= 1:
+        for seed in seeds:
+            collect(run_seed(seed, kept(seed)))
+        return result
+    with concurrent.futures.ProcessPoolExecutor(max_workers=jobs) as pool:
+        futures = [pool.submit(run_seed, seed, kept(seed)) for seed in seeds]
+        for fut in futures:  # in seed order, whatever order they finish in
+            collect(fut.result())
+    return result
+
+
+def _raft_seed(
     config: SimConfig,
-    seed: int,
     checkers_factory: CheckersFactory,
     node_factory: NodeFactory,
-    keep: Path | None,
-    target: str,
     swarm: bool,
+    seed: int,
+    trace: Path | None,
 ) -> RunResult:
-    trace = keep / trace_name(target, seed) if keep is not None else None
     return run_simulation(
         swarm_config(config, seed) if swarm else config,
         seed,
@@ -113,55 +191,6 @@ def run_campaign(
     swarm: bool = False,
 ) -> CampaignResult:
     """Run every seed; see the module docstring."""
+    one = functools.partial(_raft_seed, config, checkers_factory, node_factory, swarm)
     result = CampaignResult(target=target, config=config, swarm=swarm)
-    if keep_traces is not None:
-        keep_traces.mkdir(parents=True, exist_ok=True)
-
-    def collect(run: RunResult) -> None:
-        result.seeds.append(run.seed)
-        result.add(run.counters)
-        if run.violation is not None:
-            result.failures.append(_save_failure(run, keep_traces, save_failures))
-        if on_result is not None:
-            on_result(run)
-
-    def _save_failure(run: RunResult, keep: Path | None, save: Path | None) -> SeedFailure:
-        assert run.violation is not None
-        name = trace_name(target, run.seed)
-        if keep is not None:
-            path: Path | None = keep / name
-            if save is not None and path is not None:
-                save.mkdir(parents=True, exist_ok=True)
-                shutil.copyfile(path, save / name)
-                path = save / name
-            return SeedFailure(run.seed, run.violation, path, True)
-        if save is None:
-            return SeedFailure(run.seed, run.violation, None, False)
-        save.mkdir(parents=True, exist_ok=True)
-        again = run_simulation(
-            run.config,
-            run.seed,
-            checkers=checkers_factory(),
-            node_factory=node_factory,
-            trace=save / name,
-        )
-        same = again.violation is not None and (
-            again.violation.invariant,
-            again.violation.step,
-        ) == (run.violation.invariant, run.violation.step)
-        return SeedFailure(run.seed, run.violation, save / name, same)
-
-    if jobs <= 1 or len(seeds) <= 1:
-        for seed in seeds:
-            collect(_one(config, seed, checkers_factory, node_factory, keep_traces, target, swarm))
-        return result
-    with concurrent.futures.ProcessPoolExecutor(max_workers=jobs) as pool:
-        futures = [
-            pool.submit(
-                _one, config, seed, checkers_factory, node_factory, keep_traces, target, swarm
-            )
-            for seed in seeds
-        ]
-        for fut in futures:  # in seed order, whatever order they finish in
-            collect(fut.result())
-    return result
+    return run_seeds(result, seeds, one, keep_traces, save_failures, on_result, jobs)

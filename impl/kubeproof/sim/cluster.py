@@ -58,7 +58,10 @@ clock is whatever the driver set with `advance_to`), hands it to the sink
 first violation stops the cluster: later actions raise `SimError`.  A node
 that raises `RaftInvariantError` (etcd's panics) is a violation named by
 its invariant; any other exception from a node is the violation
-`SIM-NODE-EXCEPTION`.  Neither crashes the driver.
+`SIM-NODE-EXCEPTION`.  Neither crashes the driver.  That bookkeeping, and
+the network actions (`deliver`, `drop`, `duplicate`, `partition`, `heal`),
+are `events.EventLog` and `events.NetworkActions`, which the store's
+`kvcluster.KVCluster` shares.
 
 The random scheduler (`harness.Simulation`), the Hypothesis state machine
 and replay-by-schedule all drive this API, so all three produce the same
@@ -67,11 +70,10 @@ kind of trace and can replay each other's.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-import attrs
-from attrs import define, field
+from attrs import define
 
 from kubeproof import codec
 from kubeproof.raft import (
@@ -93,22 +95,35 @@ from kubeproof.raft import (
 
 from .app import AppState
 from .config import SimConfig
-from .member import Member, MemberError, NodeFactory, raft_config
-from .network import Network, NetworkError
-from .observe import Checker, Event, Violation
+from .events import (
+    NODE_EXCEPTION,
+    EventSink,
+    LoggedCluster,
+    NetCounters,
+    SimError,
+    member_of,
+)
+from .member import Member, MemberError, NodeFactory, lifecycle, raft_config
+from .network import Network
+from .observe import Checker, Event
 
-EventSink = Callable[[Event], None]
+__all__ = [
+    "NODE_EXCEPTION",
+    "STORAGE_SNAPSHOT_OUT_OF_DATE",
+    "AppConfMismatch",
+    "Cluster",
+    "Counters",
+    "EventSink",
+    "SimError",
+    "conf_members",
+    "conf_voters",
+]
 
-NODE_EXCEPTION = "SIM-NODE-EXCEPTION"
-"""The invariant ID recorded when a node raises something other than RaftInvariantError."""
 
 STORAGE_SNAPSHOT_OUT_OF_DATE = "STORAGE-SNAPSHOT-OUT-OF-DATE"
 """A Ready handed the application a snapshot not newer than the one on its disk."""
 
 _LEADER = StateType.Leader
-# Enum `.value` is a descriptor call; a dict lookup is several times cheaper per event.
-_TYPE_NAMES: dict[MessageType, str] = {t: t.value for t in MessageType}
-_encode_message = codec.encoder(Message)
 _encode_entry = codec.encoder(Entry)
 _encode_hard_state = codec.encoder(HardState)
 _MSG_SNAP = MessageType.MsgSnap
@@ -128,27 +143,10 @@ def conf_voters(cs: ConfState) -> frozenset[int]:
     return frozenset((*cs.voters, *cs.voters_outgoing))
 
 
-class SimError(RuntimeError):
-    """An action that cannot be executed: unknown member, member down, message not in
-    flight, clock going backwards, or the run already stopped by a violation."""
-
-
 @define
-class Counters:
+class Counters(NetCounters):
     """What a run did; the campaign sums these over seeds."""
 
-    events: int = 0
-    elections: int = 0
-    """Transitions into the leader role."""
-    leaders: set[int] = field(factory=set)
-    """Distinct members that were leader at some point."""
-    committed: int = 0
-    """Highest log index applied anywhere (= entries committed)."""
-    messages_sent: int = 0
-    messages_delivered: int = 0
-    messages_dropped: int = 0
-    """Lost in flight, cut by a partition, or addressed to a member that was down."""
-    messages_duplicated: int = 0
     proposals: int = 0
     proposals_accepted: int = 0
     proposals_dropped: int = 0
@@ -172,21 +170,8 @@ class Counters:
     reads: int = 0
     reads_served: int = 0
 
-    def to_json(self) -> dict[str, int]:
-        out: dict[str, int] = {}
-        for f in attrs.fields(Counters):
-            value = getattr(self, f.name)
-            out[f.name] = len(value) if isinstance(value, set) else value
-        return out
 
-
-def _error_payload(e: BaseException) -> tuple[str, str]:
-    if isinstance(e, RaftInvariantError):
-        return e.invariant, e.detail
-    return NODE_EXCEPTION, f"{type(e).__name__}: {e}"
-
-
-class Cluster:
+class Cluster(LoggedCluster):
     """The members, the network, the clock, the client; see the module docstring."""
 
     def __init__(
@@ -200,15 +185,11 @@ class Cluster:
     ) -> None:
         self.config = config
         self.seed = seed
-        self._checkers = tuple(checkers)
         self._factory = node_factory
-        self._sink = sink
-        self._step = 0
-        self._time = 0
         self.members: dict[int, Member] = {}
         self.network = Network(config.voters)
         self.counters = Counters()
-        self.violation: Violation | None = None
+        self._start_events(self, self.network, self.counters, checkers, sink)
         self._pending: dict[bytes, int] = {}
         self._acknowledged: dict[bytes, int] = {}
         self._next_proposal = 1
@@ -224,20 +205,20 @@ class Cluster:
             try:
                 node = m.start(node_factory, seed)
             except Exception as e:  # a node that cannot even start is a violation, not a crash
-                invariant, detail = _error_payload(e)
-                self.violation = Violation(invariant, 0, detail, {"node": m.id, "kind": "start"})
+                self.log.start_failed(m.id, e)
                 break
             m.role, m.term = node.state, node.term
 
     # ---------------------------------------------------------- ClusterView
 
     @property
-    def step(self) -> int:
-        return self._step
+    def _sink(self) -> EventSink | None:
+        """The event sink (`events.EventLog.sink`; tests swap it to watch the events)."""
+        return self.log.sink
 
-    @property
-    def time(self) -> int:
-        return self._time
+    @_sink.setter
+    def _sink(self, sink: EventSink | None) -> None:
+        self.log.sink = sink
 
     @property
     def nodes(self) -> Mapping[int, Member]:
@@ -253,18 +234,9 @@ class Cluster:
         return self._pending
 
     @property
-    def stopped(self) -> bool:
-        return self.violation is not None
-
-    @property
     def latest_conf(self) -> tuple[int, ConfState]:
         """(index, configuration) of the newest membership change applied anywhere."""
         return self._latest_conf
-
-    def advance_to(self, t: int) -> None:
-        if t < self._time:
-            raise SimError(f"time cannot go backwards: now {self._time}, asked {t}")
-        self._time = t
 
     # -------------------------------------------------------------- actions
 
@@ -274,68 +246,24 @@ class Cluster:
         try:
             node.tick()
         except Exception as e:
-            return self._failed("tick", node_id, payload, e)
-        self._note_role(m, node, payload)
-        return self._emit("tick", node_id, payload)
+            return self.log.failed("tick", node_id, payload, e)
+        m.note_role(node, payload, self.counters)
+        return self.log.emit("tick", node_id, payload)
 
     def deliver(self, msg_id: int) -> Event:
-        self._guard()
-        try:
-            msg = self.network.take(msg_id)
-        except NetworkError as e:
-            raise SimError(str(e)) from None
-        to = msg.to
-        payload: dict[str, Any] = {
-            "id": msg_id,
-            "from": msg.from_,
-            "type": _TYPE_NAMES[msg.type],
-            "term": msg.term,
-        }
-        counters = self.counters
-        m = self.members.get(to)
-        if m is None:
-            payload["result"] = "unknown-member"
-        elif not self.network.reachable(msg.from_, to):
-            payload["result"] = "partitioned"
-        elif m.node is None:
-            payload["result"] = "stopped" if m.stopped else "down"
-        else:
-            node = m.node
-            try:
-                node.step(msg)
-                payload["result"] = "ok"
-            except ProposalDropped:
-                payload["result"] = "proposal-dropped"
-            except Exception as e:
-                return self._failed("deliver", to, payload, e)
-            counters.messages_delivered += 1
-            if msg.type is _MSG_SNAP:
-                counters.snapshots_delivered += 1
-            self._note_role(m, node, payload)
-            return self._emit("deliver", to, payload)
-        counters.messages_dropped += 1
-        return self._emit("deliver", to, payload)
+        return self.net.deliver(msg_id, self.members, self._step_member)
 
-    def drop(self, msg_id: int, reason: str = "loss") -> Event:
-        self._guard()
+    def _step_member(self, m: Member, msg: Message, payload: dict[str, Any]) -> None:
+        node = m.node
+        assert node is not None
         try:
-            msg = self.network.drop(msg_id)
-        except NetworkError as e:
-            raise SimError(str(e)) from None
-        self.counters.messages_dropped += 1
-        payload = {"id": msg_id, "from": msg.from_, "type": _TYPE_NAMES[msg.type], "reason": reason}
-        return self._emit("drop", msg.to, payload)
-
-    def duplicate(self, msg_id: int) -> Event:
-        self._guard()
-        try:
-            msg = self.network.peek(msg_id)
-            copy = self.network.duplicate(msg_id)
-        except NetworkError as e:
-            raise SimError(str(e)) from None
-        self.counters.messages_duplicated += 1
-        payload = {"id": msg_id, "copy": copy, "from": msg.from_, "type": _TYPE_NAMES[msg.type]}
-        return self._emit("duplicate", msg.to, payload)
+            node.step(msg)
+            payload["result"] = "ok"
+        except ProposalDropped:
+            payload["result"] = "proposal-dropped"
+        if msg.type is _MSG_SNAP:
+            self.counters.snapshots_delivered += 1
+        m.note_role(node, payload, self.counters)
 
     def process_ready(self, node_id: int) -> Event:
         m, node = self._alive(node_id)
@@ -374,11 +302,7 @@ class Cluster:
                 payload["hard_state"] = _encode_hard_state(rd.hard_state)
             # ... then send ...
             if rd.messages:
-                send = self.network.send
-                payload["sent"] = [
-                    {"id": send(msg), "msg": _encode_message(msg)} for msg in rd.messages
-                ]
-                self.counters.messages_sent += len(rd.messages)
+                payload["sent"] = self.net.send(rd.messages)
             # ... then apply ...
             if rd.committed_entries:
                 payload["applied"] = self._apply(m, node, app, rd.committed_entries, payload)
@@ -393,22 +317,18 @@ class Cluster:
                 payload["state"] = {"digest": app.hex, "index": app.index}
             node.advance(rd)
         except Exception as e:
-            return self._failed("process_ready", node_id, payload, e)
-        self._note_role(m, node, payload)
-        return self._emit("process_ready", node_id, payload)
+            return self.log.failed("process_ready", node_id, payload, e)
+        m.note_role(node, payload, self.counters)
+        return self.log.emit("process_ready", node_id, payload)
 
     def crash(self, node_id: int) -> Event:
-        self._guard()
-        m = self._member(node_id)
-        try:
-            lost = m.crash()
-        except MemberError as e:
-            raise SimError(str(e)) from None
+        self.log.guard()
+        lost = lifecycle(self.members, node_id, Member.crash)
         self.counters.crashes += 1
-        return self._emit("crash", node_id, {"lost_ready": lost})
+        return self.log.emit("crash", node_id, {"lost_ready": lost})
 
     def restart(self, node_id: int) -> Event:
-        self._guard()
+        self.log.guard()
         m = self._member(node_id)
         payload: dict[str, Any] = {"incarnation": m.incarnation + 1}
         try:
@@ -416,15 +336,15 @@ class Cluster:
         except MemberError as e:
             raise SimError(str(e)) from None
         except Exception as e:
-            return self._failed("restart", node_id, payload, e)
+            return self.log.failed("restart", node_id, payload, e)
         m.role, m.term = node.state, node.term
         payload["term"] = node.term
         self.counters.restarts += 1
-        return self._emit("restart", node_id, payload)
+        return self.log.emit("restart", node_id, payload)
 
     def join(self, node_id: int) -> Event:
         """A new member starts over an empty disk, with the initial configuration."""
-        self._guard()
+        self.log.guard()
         if node_id in self.members:
             raise SimError(f"member {node_id} already exists")
         if node_id <= 0:
@@ -436,49 +356,20 @@ class Cluster:
         try:
             node = m.start(self._factory, self.seed)
         except Exception as e:
-            return self._failed("join", node_id, payload, e)
+            return self.log.failed("join", node_id, payload, e)
         m.role, m.term = node.state, node.term
         self.counters.members_joined += 1
-        return self._emit("join", node_id, payload)
+        return self.log.emit("join", node_id, payload)
 
     def stop(self, node_id: int) -> Event:
         """Member n stops for good (it was removed from the configuration)."""
-        self._guard()
-        m = self._member(node_id)
-        try:
-            was_alive = m.stop()
-        except MemberError as e:
-            raise SimError(str(e)) from None
+        self.log.guard()
+        was_alive = lifecycle(self.members, node_id, Member.stop)
         self.counters.members_stopped += 1
-        return self._emit("stop", node_id, {"was_alive": was_alive})
-
-    def partition(
-        self,
-        groups: Sequence[Iterable[int]] | None = None,
-        cut: Iterable[Sequence[int]] | None = None,
-    ) -> Event:
-        """Replace the partition: by `groups` (symmetric) or by directed `cut` links."""
-        self._guard()
-        if (groups is None) == (cut is None):
-            raise SimError("partition takes exactly one of groups= or cut=")
-        try:
-            if groups is not None:
-                links = self.network.split(groups)
-            else:
-                assert cut is not None
-                links = self.network.cut_links(_pairs(cut))
-        except NetworkError as e:
-            raise SimError(str(e)) from None
-        self.counters.partitions += 1
-        return self._emit("partition", None, {"cut": sorted([u, v] for u, v in links)})
-
-    def heal(self) -> Event:
-        self._guard()
-        self.network.heal()
-        return self._emit("heal", None, {})
+        return self.log.emit("stop", node_id, {"was_alive": was_alive})
 
     def propose(self, node_id: int, data: bytes | None = None) -> Event:
-        self._guard()
+        self.log.guard()
         m = self._member(node_id)
         if data is None:
             data = b"p%d" % self._next_proposal
@@ -491,7 +382,7 @@ class Cluster:
         if node is None:
             payload["result"] = "down"
             self.counters.proposals_dropped += 1
-            return self._emit("propose", node_id, payload)
+            return self.log.emit("propose", node_id, payload)
         try:
             node.propose(data)
             payload["result"] = "accepted"
@@ -501,9 +392,9 @@ class Cluster:
             payload["result"] = "dropped"
             self.counters.proposals_dropped += 1
         except Exception as e:
-            return self._failed("propose", node_id, payload, e)
-        self._note_role(m, node, payload)
-        return self._emit("propose", node_id, payload)
+            return self.log.failed("propose", node_id, payload, e)
+        m.note_role(node, payload, self.counters)
+        return self.log.emit("propose", node_id, payload)
 
     def snapshot(self, node_id: int, compact: int | None = None) -> Event:
         """Snapshot n's application state at its applied index, then compact the log.
@@ -532,31 +423,26 @@ class Cluster:
             snap = storage.create_snapshot(index, app.conf, app.snapshot_data())
             storage.compact(c)
         except Exception as e:
-            return self._failed("snapshot", node_id, payload, e)
+            return self.log.failed("snapshot", node_id, payload, e)
         payload["term"] = snap.metadata.term
         self.counters.snapshots += 1
-        return self._emit("snapshot", node_id, payload)
+        return self.log.emit("snapshot", node_id, payload)
 
     def conf_change(self, node_id: int, cc: ConfChangeV2) -> Event:
         """Propose a membership change to member n."""
-        self._guard()
+        self.log.guard()
         m = self._member(node_id)
         self.counters.conf_changes += 1
-        payload: dict[str, Any] = {"cc": codec.encode(cc)}
-        node = m.node
-        if node is None:
-            payload["result"] = "stopped" if m.stopped else "down"
-            return self._emit("conf_change", node_id, payload)
-        try:
-            node.propose_conf_change(cc)
-            payload["result"] = "accepted"
+
+        def ask(node: RaftNode) -> str:
+            try:
+                node.propose_conf_change(cc)
+            except ProposalDropped:
+                return "dropped"
             self.counters.conf_changes_accepted += 1
-        except ProposalDropped:
-            payload["result"] = "dropped"
-        except Exception as e:
-            return self._failed("conf_change", node_id, payload, e)
-        self._note_role(m, node, payload)
-        return self._emit("conf_change", node_id, payload)
+            return "accepted"
+
+        return self._ask("conf_change", m, {"cc": codec.encode(cc)}, ask)
 
     def transfer(self, node_id: int, target: int) -> Event:
         """Ask member n to transfer leadership to `target` (forwarded if n follows)."""
@@ -565,14 +451,14 @@ class Cluster:
         try:
             node.transfer_leadership(target)
         except Exception as e:
-            return self._failed("transfer", node_id, payload, e)
+            return self.log.failed("transfer", node_id, payload, e)
         self.counters.transfers += 1
-        self._note_role(m, node, payload)
-        return self._emit("transfer", node_id, payload)
+        m.note_role(node, payload, self.counters)
+        return self.log.emit("transfer", node_id, payload)
 
     def read(self, node_id: int, ctx: bytes | None = None) -> Event:
         """A client asks member n for a linearizable read; ctx names it (unique)."""
-        self._guard()
+        self.log.guard()
         m = self._member(node_id)
         if ctx is None:
             ctx = b"r%d" % self._next_read
@@ -581,18 +467,13 @@ class Cluster:
         self._next_read += 1
         self._read_ctxs.add(ctx)
         self.counters.reads += 1
-        payload: dict[str, Any] = {"ctx": codec.encode(ctx)}
-        node = m.node
-        if node is None:
-            payload["result"] = "stopped" if m.stopped else "down"
-            return self._emit("read", node_id, payload)
-        try:
-            node.read_index(ctx)
-            payload["result"] = "asked"
-        except Exception as e:
-            return self._failed("read", node_id, payload, e)
-        self._note_role(m, node, payload)
-        return self._emit("read", node_id, payload)
+        asked = ctx
+
+        def ask(node: RaftNode) -> str:
+            node.read_index(asked)
+            return "asked"
+
+        return self._ask("read", m, {"ctx": codec.encode(ctx)}, ask)
 
     def report_snapshot(self, node_id: int, peer: int, status: SnapshotStatus) -> Event:
         """Tell member n how sending its snapshot to `peer` went (etcd's ReportSnapshot)."""
@@ -601,9 +482,9 @@ class Cluster:
         try:
             node.report_snapshot(peer, status)
         except Exception as e:
-            return self._failed("report_snapshot", node_id, payload, e)
-        self._note_role(m, node, payload)
-        return self._emit("report_snapshot", node_id, payload)
+            return self.log.failed("report_snapshot", node_id, payload, e)
+        m.note_role(node, payload, self.counters)
+        return self.log.emit("report_snapshot", node_id, payload)
 
     # ------------------------------------------------------------ membership
 
@@ -647,8 +528,7 @@ class Cluster:
     # ------------------------------------------------------------- helpers
 
     def has_ready(self, node_id: int) -> bool:
-        node = self.members[node_id].node
-        return node is not None and node.has_ready()
+        return self.members[node_id].has_ready()
 
     def alive_ids(self) -> list[int]:
         return [i for i, m in self.members.items() if m.node is not None]
@@ -731,69 +611,28 @@ class Cluster:
             served.append({"ctx": codec.encode(ctx), "index": i, "applied": app.index})
         self.counters.reads_served += len(done)
 
-    def _guard(self) -> None:
-        if self.violation is not None:
-            raise SimError(
-                f"the run stopped at step {self.violation.step} ({self.violation.invariant})"
-            )
-
     def _member(self, node_id: int) -> Member:
-        try:
-            return self.members[node_id]
-        except KeyError:
-            raise SimError(f"no member {node_id} (members: {list(self.members)})") from None
+        return member_of(self.members, node_id)
 
     def _alive(self, node_id: int) -> tuple[Member, RaftNode]:
-        self._guard()
+        self.log.guard()
         m = self._member(node_id)
         if m.node is None:
             raise SimError(f"member {node_id} is down")
         return m, m.node
 
-    def _note_role(self, m: Member, node: RaftNode, payload: dict[str, Any]) -> None:
-        state = node.state
-        term = node.term
-        if state is m.role and term == m.term:
-            return
-        payload["became"] = {"role": state.value, "term": term}
-        if state is _LEADER and m.role is not _LEADER:
-            self.counters.elections += 1
-            self.counters.leaders.add(m.id)
-        m.role = state
-        m.term = term
-
-    def _emit(self, kind: str, node: int | None, payload: dict[str, Any]) -> Event:
-        self._step += 1
-        event = Event(self._step, self._time, kind, node, payload)
-        self.counters.events += 1
-        if self._sink is not None:
-            self._sink(event)
-        for checker in self._checkers:
-            found = checker.check(self, event)
-            if found:
-                self.violation = found[0]
-                break
-        return event
-
-    def _failed(self, kind: str, node: int, payload: dict[str, Any], e: BaseException) -> Event:
-        invariant, detail = _error_payload(e)
-        payload["error"] = {"invariant": invariant, "detail": detail}
-        self._step += 1
-        event = Event(self._step, self._time, kind, node, payload)
-        self.counters.events += 1
-        if self._sink is not None:
-            self._sink(event)
-        # The node's state is suspect after it raised: no checker runs on it.
-        self.violation = Violation(
-            invariant, self._step, detail, {"node": node, "kind": kind, "raised": True}
-        )
-        return event
-
-
-def _pairs(cut: Iterable[Sequence[int]]) -> list[tuple[int, int]]:
-    out = []
-    for link in cut:
-        if len(link) != 2:
-            raise SimError(f"a cut link is a pair [from, to], got {list(link)!r}")
-        out.append((int(link[0]), int(link[1])))
-    return out
+    def _ask(
+        self, kind: str, m: Member, payload: dict[str, Any], ask: Callable[[RaftNode], str]
+    ) -> Event:
+        """A client asks member m's node (`ask` returns the ``result``); a member that is
+        down or stopped cannot be asked, and says so."""
+        node = m.node
+        if node is None:
+            payload["result"] = "stopped" if m.stopped else "down"
+            return self.log.emit(kind, m.id, payload)
+        try:
+            payload["result"] = ask(node)
+        except Exception as e:
+            return self.log.failed(kind, m.id, payload, e)
+        m.note_role(node, payload, self.counters)
+        return self.log.emit(kind, m.id, payload)

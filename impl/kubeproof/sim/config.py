@@ -35,9 +35,10 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Iterable
+from typing import Any
 
 import attrs
-from attrs import field, frozen
+from attrs import AttrsInstance, field, frozen
 
 from kubeproof import codec
 
@@ -217,9 +218,15 @@ class SimConfig:
         return fault in self.faults
 
 
+def fields_to_json(config: AttrsInstance) -> dict[str, Any]:
+    """Every field of an attrs configuration (defaults too), in codec form, for trace
+    headers: `SimConfig`, `kvconfig.KVSimConfig`."""
+    return {f.name: codec.encode(getattr(config, f.name)) for f in attrs.fields(type(config))}
+
+
 def config_to_json(config: SimConfig) -> dict[str, object]:
     """The full configuration, every field present (defaults too), for trace headers."""
-    return {f.name: codec.encode(getattr(config, f.name)) for f in attrs.fields(SimConfig)}
+    return fields_to_json(config)
 
 
 def config_from_json(data: object) -> SimConfig:

@@ -2,22 +2,24 @@
 
 Theory of operation
 -------------------
-`KVSimulation` is the store's random scheduler, built like the Raft
-harness's (`harness.Simulation`): a heap of intentions ordered by (virtual
-time, sequence number), one RNG (`seeds.scheduler_rng(seed)`) for every
-decision, and each popped intention turned into one `kvcluster.KVCluster`
-action.  An intention that no longer applies (a member that crashed since,
-an attempt already answered, a watcher that moved) is dropped without an
-event.
+`KVSimulation` is the store's random scheduler.  It drives a
+`kvcluster.KVCluster` through the Raft harness's event loop
+(`loop.EventLoop`: a heap of intentions ordered by (virtual time, sequence
+number), one RNG (`seeds.scheduler_rng(seed)`) for every decision, each
+popped intention turned into one cluster action), so the Raft layer runs
+exactly as under the Raft harness: ticks, Readys after a disk delay, Raft
+messages routed with delay, loss, duplication and reordering, crashes,
+restarts, partitions, heals and the quiet period (`faults.FaultPolicy`).
+An intention that no longer applies (a member that crashed since, an
+attempt already answered, a watcher that moved) is dropped without an
+event.  What it adds is the store's clients and watchers:
 
 | intention        | scheduled                                         | does                           |
 | ---------------- | ------------------------------------------------- | ------------------------------ |
-| tick(n)          | every tick period of n                            | `tick(n)`                      |
-| ready(n)         | a disk delay after n has a Ready                  | `process_ready(n)`, routes     |
-| deliver(id)      | when routing Raft message id (delay, loss, dup,   | `deliver(id)`                  |
-|                  | reorder: exactly as the Raft harness)             |                                |
-| fault, restart,  | as the Raft harness (`faults.FaultPolicy`)        | crash/restart/partition/heal   |
-| heal, quiesce    |                                                   |                                |
+| tick, ready,     | as the Raft harness (`loop`)                      | `tick`, `process_ready`,       |
+| deliver, fault,  |                                                   | `deliver`, crash/restart/      |
+| restart, heal,   |                                                   | partition/heal                 |
+| quiesce          |                                                   |                                |
 | client(c)        | [1, 2*op_interval] after c's last op ended        | `call(c, request, member)`     |
 | wire(id)         | a delay after a client message was sent (requests | `request`, `respond` or        |
 |                  | and answers may be lost with `loss`; a watch      | `watch_event`                  |
@@ -27,6 +29,10 @@ event.
 |                  | opened; soon after its stream broke or was        | (2 times in 5 with a stream    |
 |                  | canceled by a compaction                          | open) `pause_watch(w)` for     |
 |                  |                                                   | [1, watch_move_interval]       |
+
+The client messages a tick, a Ready or a client action sent are routed
+right after it (`wire` intentions); a crash also moves the watchers whose
+stream it broke.
 
 When the step budget is spent (or ``max_time`` passed) the run ends with
 `KVCluster.finish()`, which turns the operations still in flight into
@@ -38,48 +44,38 @@ event, the outcome); `run_kv_campaign` runs many seeds.
 
 from __future__ import annotations
 
-import concurrent.futures
-import heapq
-import json
-import shutil
+import functools
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import IO, Any
+from typing import IO
 
 import attrs
 from attrs import frozen
 
 from kubeproof.etcd import Member
-from kubeproof.version import __version__
 
-from .campaign import CampaignResult, SeedFailure, trace_name
-from .config import Fault
-from .faults import Crash, FaultPolicy, Partition
+from .campaign import CampaignResult, run_seeds
 from .kvclients import choose_request
 from .kvcluster import KVCluster, KVCounters, MemberFactory, _Req, _Resp, _WMsg
-from .kvconfig import KVSimConfig, kv_config_to_json
-from .network import DelayModel
+from .kvconfig import KVSimConfig
+from .loop import FIRST_OWN, EventLoop, Hooks
 from .observe import Checker, Event, Violation
 from .seeds import scheduler_rng, uniform_int
 from .swarm import swarm_config
-from .trace import TraceOutcome, event_to_json
+from .trace import KV_TRACE_FORMAT, KV_TRACE_VERSION, KVTraceHeader, TraceWriter, factory_name
 
-KV_TRACE_FORMAT = "kubeproof-kv-trace"
-KV_TRACE_VERSION = 1
+__all__ = [
+    "KV_TRACE_FORMAT",
+    "KV_TRACE_VERSION",
+    "KVCheckersFactory",
+    "KVRunResult",
+    "KVSimulation",
+    "run_kv_campaign",
+    "run_kv_simulation",
+    "seed_config",
+]
 
-(
-    _TICK,
-    _DELIVER,
-    _READY,
-    _FAULT,
-    _RESTART,
-    _HEAL,
-    _QUIESCE,
-    _CLIENT,
-    _WIRE,
-    _TIMEOUT,
-    _WATCH,
-) = range(11)
+_CLIENT, _WIRE, _TIMEOUT, _WATCH = range(FIRST_OWN, FIRST_OWN + 4)
 
 KVCheckersFactory = Callable[[KVSimConfig], Sequence[Checker]]
 """Fresh checkers for one run of the given configuration (`kubeproof.spec.kv.kv_checkers`)."""
@@ -99,6 +95,8 @@ class KVRunResult:
 
 
 class KVSimulation:
+    """One seeded run of the store; see the module docstring."""
+
     def __init__(
         self,
         config: KVSimConfig,
@@ -113,184 +111,88 @@ class KVSimulation:
         self.cluster = KVCluster(
             config, seed, checkers=checkers, member_factory=member_factory, sink=sink
         )
-        sim = config.sim
-        self.rng = scheduler_rng(seed)
-        self._heap: list[tuple[int, int, int, int, int]] = []
-        self._seq = 0
-        self._delays = DelayModel(sim)
-        self._faults = FaultPolicy(sim)
-        self._ready_pending: set[int] = set()
+        self.rng = rng = scheduler_rng(seed)
+        self.loop = loop = EventLoop(
+            self.cluster,
+            config.sim,
+            rng,
+            Hooks(
+                self._handle,
+                after_tick=self._route_wire,
+                after_ready=self._route_wire,
+                crashed=self._crashed,
+            ),
+        )
         self._wgen: dict[int, int] = {}
         self._stream_clock: dict[int, int] = {}
-        self.quiet = False
-        rng = self.rng
-        self._period: dict[int, int] = {}
-        for i in config.voters:
-            period = sim.tick_interval + rng.randint(-sim.clock_skew, sim.clock_skew)
-            self._period[i] = period
-            self._push(rng.randint(1, period), _TICK, i, 0)
+        self._wire_routed = 1
+        """Client messages before this wire id are routed."""
+        loop.start_ticks(config.voters)
         for c in self.cluster.clients:
-            self._push(rng.randint(1, 2 * config.op_interval), _CLIENT, c)
+            loop.push(rng.randint(1, 2 * config.op_interval), _CLIENT, c)
         for w in self.cluster.watchers:
             self._schedule_watch(w, rng.randint(1, 50))
-        if self._faults.active:
-            self._push(self._faults.next_interval(rng), _FAULT)
-        if sim.faults_until is not None:
-            self._push(sim.faults_until, _QUIESCE)
-        self._set_message_faults()
+        loop.start_faults()
 
-    def _set_message_faults(self) -> None:
-        sim = self.config.sim
-        on = not self.quiet
-        self._loss = on and Fault.loss in sim.faults and sim.loss_rate > 0
-        self._dup = on and Fault.dup in sim.faults and sim.dup_rate > 0
-        self._reorder = on and Fault.reorder in sim.faults
-
-    def _push(self, t: int, kind: int, a: int = 0, b: int = 0) -> None:
-        heapq.heappush(self._heap, (t, self._seq, kind, a, b))
-        self._seq += 1
-
-    def _full(self) -> bool:
-        c = self.cluster
-        return c.violation is not None or c.step >= self.config.steps
-
-    # -------------------------------------------------------------- the loop
+    @property
+    def quiet(self) -> bool:
+        return self.loop.quiet
 
     def run(self) -> KVRunResult:
+        self.loop.run()
         cluster = self.cluster
-        limit = self.config.steps
-        heap = self._heap
-        members = cluster.members
-        max_time = self.config.sim.max_time
-        while cluster.violation is None and cluster.step < limit and heap:
-            t, _, kind, a, b = heapq.heappop(heap)
-            if max_time is not None and t > max_time:
-                break
-            cluster._time = t
-            if kind == _TICK:
-                slot = members[a]
-                if slot.member is None or slot.incarnation != b:
-                    continue
-                first = cluster.wire_next
-                cluster.tick(a)
-                self._push(t + self._period[a], _TICK, a, b)
-                self._route_wire(first)
-                self._maybe_ready(a)
-            elif kind == _DELIVER:
-                ev = cluster.deliver(a)
-                if ev.node is not None and ev.node in members:
-                    self._maybe_ready(ev.node)
-            elif kind == _READY:
-                self._on_ready(a, b)
-            elif kind == _WIRE:
-                self._on_wire(a)
-            elif kind == _CLIENT:
-                self._on_client(a)
-            elif kind == _TIMEOUT:
-                self._on_timeout(a, b)
-            elif kind == _WATCH:
-                if self._wgen.get(a) == b:
-                    self._on_watch(a)
-            elif kind == _FAULT:
-                self._on_fault()
-            elif kind == _RESTART:
-                slot = members[a]
-                if slot.member is None and slot.incarnation == b:
-                    self._restart(a)
-            elif kind == _HEAL:
-                if cluster.network.partitioned:
-                    cluster.heal()
-            elif kind == _QUIESCE:
-                self._on_quiesce()
         cluster.finish()
         return KVRunResult(
             self.seed, self.config, cluster.counters, cluster.violation, cluster.time
         )
 
+    def _handle(self, kind: int, a: int, b: int, t: int) -> None:
+        if kind == _WIRE:
+            self._on_wire(a)
+        elif kind == _CLIENT:
+            self._on_client(a)
+        elif kind == _TIMEOUT:
+            self._on_timeout(a, b)
+        elif kind == _WATCH and self._wgen.get(a) == b:
+            self._on_watch(a)
+
     # ------------------------------------------------------------ handlers
-
-    def _maybe_ready(self, node_id: int) -> None:
-        if node_id in self._ready_pending:
-            return
-        slot = self.cluster.members[node_id]
-        m = slot.member
-        if m is not None and m.has_ready():
-            self._ready_pending.add(node_id)
-            sim = self.config.sim
-            delay = uniform_int(self.rng, sim.disk_delay_min, sim.disk_delay_max)
-            self._push(self.cluster.time + delay, _READY, node_id, slot.incarnation)
-
-    def _on_ready(self, node_id: int, incarnation: int) -> None:
-        cluster = self.cluster
-        slot = cluster.members[node_id]
-        if slot.member is None or slot.incarnation != incarnation:
-            return
-        self._ready_pending.discard(node_id)
-        net = cluster.network
-        first, wfirst = net.next_id, cluster.wire_next
-        cluster.process_ready(node_id)
-        for mid in range(first, net.next_id):
-            if self._full():
-                return
-            self._route(mid)
-        self._route_wire(wfirst)
-        if not self._full():
-            self._maybe_ready(node_id)
-
-    def _route(self, mid: int) -> None:
-        cluster = self.cluster
-        rng = self.rng
-        sim = self.config.sim
-        now = cluster.time
-        if self._loss and rng.random() < sim.loss_rate:
-            cluster.drop(mid, "loss")
-            return
-        msg = cluster.network.in_flight[mid]
-        hold = 0
-        if self._reorder and rng.random() < sim.reorder_rate:
-            hold = uniform_int(rng, 1, sim.reorder_delay_max)
-        fifo = not self._reorder
-        at = self._delays.delivery_time(rng, now, msg, fifo=fifo, hold_back=hold)
-        self._push(at, _DELIVER, mid)
-        if self._dup and rng.random() < sim.dup_rate and not self._full():
-            ev = cluster.duplicate(mid)
-            copy = ev.payload["copy"]
-            self._push(self._delays.delivery_time(rng, now, msg, fifo=fifo), _DELIVER, copy)
 
     def _client_delay(self) -> int:
         sim = self.config.sim
         return uniform_int(self.rng, sim.delay_min, sim.delay_max)
 
-    def _route_wire(self, first: int) -> None:
-        """Schedule the client messages sent since wire id ``first``."""
+    def _route_wire(self, _: int = 0) -> None:
+        """Schedule the client messages sent since the last call."""
         cluster = self.cluster
         wire = cluster.wire
         now = cluster.time
-        for rid in range(first, cluster.wire_next):
+        push = self.loop.push
+        first, self._wire_routed = self._wire_routed, cluster.wire_next
+        for rid in range(first, self._wire_routed):
             msg = wire.get(rid)
             if msg is None:
                 continue
             if isinstance(msg, _WMsg):
                 at = max(now + self._client_delay(), self._stream_clock.get(msg.stream, 0))
                 self._stream_clock[msg.stream] = at
-                self._push(at, _WIRE, rid)
+                push(at, _WIRE, rid)
                 continue
-            if self._loss and self.rng.random() < self.config.sim.loss_rate:
+            if self.loop.loss and self.rng.random() < self.config.sim.loss_rate:
                 del wire[rid]  # lost on the way: the client's timeout will notice
                 continue
-            self._push(now + self._client_delay(), _WIRE, rid)
+            push(now + self._client_delay(), _WIRE, rid)
 
     def _on_wire(self, rid: int) -> None:
         cluster = self.cluster
         msg = cluster.wire.get(rid)
         if msg is None:
             return
-        first = cluster.wire_next
         if isinstance(msg, _Req):
             ev = cluster.request(rid)
-            self._route_wire(first)
+            self._route_wire()
             if ev.node is not None:
-                self._maybe_ready(ev.node)
+                self.loop.maybe_ready(ev.node)
         elif isinstance(msg, _Resp):
             c = cluster.clients.get(msg.response.client_id)
             before = (c.op.op_id, c.op.attempt) if c is not None and c.op is not None else None
@@ -298,8 +200,8 @@ class KVSimulation:
             if ev.payload.get("result") == "backoff" and before is not None:
                 # Retry this attempt early, after a back-off (its timeout is then moot).
                 at = cluster.time + uniform_int(self.rng, 20, 60)
-                self._push(at, _TIMEOUT, msg.response.client_id, before[1])
-            self._after_client_event(msg.response.client_id, before, first)
+                self.loop.push(at, _TIMEOUT, msg.response.client_id, before[1])
+            self._after_client_event(msg.response.client_id, before)
         else:
             assert isinstance(msg, _WMsg)
             _, ended = cluster.watch_event(rid)
@@ -314,20 +216,20 @@ class KVSimulation:
         others = [m for m in members if m != last] or members
         return self.rng.choice(others)
 
-    def _after_client_event(
-        self, client_id: int, before: tuple[int, int] | None, first: int
-    ) -> None:
+    def _after_client_event(self, client_id: int, before: tuple[int, int] | None) -> None:
         """After a response or timeout: schedule the next attempt's timeout, or the next op."""
         cluster = self.cluster
-        self._route_wire(first)
+        self._route_wire()
         c = cluster.clients[client_id]
         now = cluster.time
         if c.op is None:
             if before is not None:
-                self._push(now + self.rng.randint(1, 2 * self.config.op_interval), _CLIENT, c.id)
+                self.loop.push(
+                    now + self.rng.randint(1, 2 * self.config.op_interval), _CLIENT, c.id
+                )
             return
         if before is None or (c.op.op_id, c.op.attempt) != before:
-            self._push(now + self.config.request_timeout, _TIMEOUT, c.id, c.op.attempt)
+            self.loop.push(now + self.config.request_timeout, _TIMEOUT, c.id, c.op.attempt)
 
     def _on_client(self, client_id: int) -> None:
         cluster = self.cluster
@@ -336,9 +238,8 @@ class KVSimulation:
             return
         req = choose_request(c, self.rng, self.config, cluster.resume_points())
         member = self.rng.choice(list(cluster.members))
-        first = cluster.wire_next
         cluster.call(client_id, req, member)
-        self._after_client_event(client_id, None, first)
+        self._after_client_event(client_id, None)
 
     def _on_timeout(self, client_id: int, attempt: int) -> None:
         cluster = self.cluster
@@ -346,14 +247,13 @@ class KVSimulation:
         if c.op is None or c.op.attempt != attempt:
             return
         before = (c.op.op_id, c.op.attempt)
-        first = cluster.wire_next
         cluster.timeout(client_id, attempt, self._retry_member(client_id))
-        self._after_client_event(client_id, before, first)
+        self._after_client_event(client_id, before)
 
     def _schedule_watch(self, watcher: int, delay: int) -> None:
         gen = self._wgen.get(watcher, 0) + 1
         self._wgen[watcher] = gen
-        self._push(self.cluster.time + delay, _WATCH, watcher, gen)
+        self.loop.push(self.cluster.time + delay, _WATCH, watcher, gen)
 
     def _on_watch(self, watcher: int) -> None:
         cluster = self.cluster
@@ -366,106 +266,21 @@ class KVSimulation:
         members = list(cluster.members)
         others = [m for m in members if m != w.member] or members
         member = self.rng.choice(others)
-        first = cluster.wire_next
         cluster.open_watch(watcher, member)
-        self._route_wire(first)
+        self._route_wire()
         if cluster.stream_open(watcher):
             self._schedule_watch(watcher, self.rng.randint(1, 2 * self.config.watch_move_interval))
         else:
             self._schedule_watch(watcher, uniform_int(self.rng, 20, 80))
 
-    def _on_fault(self) -> None:
-        if self.quiet:
-            return
-        cluster = self.cluster
-        rng = self.rng
-        strike = self._faults.strike(
-            rng,
-            self.config.voters,
-            cluster.alive_ids(),
-            cluster.network.partitioned,
-            cluster.leaders(),
-        )
-        now = cluster.time
-        if isinstance(strike, Crash):
-            cluster.crash(strike.node)
-            self._ready_pending.discard(strike.node)
-            inc = cluster.members[strike.node].incarnation
-            self._push(now + strike.down_for, _RESTART, strike.node, inc)
-            for wid, w in cluster.watchers.items():
-                if w.stream == 0:
-                    self._schedule_watch(wid, uniform_int(rng, 20, 80))
-        elif isinstance(strike, Partition):
-            cluster.partition(strike.cut)
-            self._push(now + strike.lasts, _HEAL)
-        self._push(now + self._faults.next_interval(rng), _FAULT)
-
-    def _restart(self, node_id: int) -> None:
-        cluster = self.cluster
-        cluster.restart(node_id)
-        if cluster.violation is not None:
-            return
-        slot = cluster.members[node_id]
-        self._push(cluster.time + self._period[node_id], _TICK, node_id, slot.incarnation)
-        self._maybe_ready(node_id)
-
-    def _on_quiesce(self) -> None:
-        self.quiet = True
-        self._set_message_faults()
-        cluster = self.cluster
-        if cluster.network.partitioned and not self._full():
-            cluster.heal()
-        for node_id in cluster.down_ids():
-            if self._full():
-                return
-            self._restart(node_id)
+    def _crashed(self, node_id: int) -> None:
+        """The crash broke the streams of the watchers there: they move on soon."""
+        for wid, w in self.cluster.watchers.items():
+            if w.stream == 0:
+                self._schedule_watch(wid, uniform_int(self.rng, 20, 80))
 
 
 # ---------------------------------------------------------------------- traces
-
-
-class KVTraceWriter:
-    """JSON Lines: a header, one line per event, the outcome (see docs/etcd.md)."""
-
-    def __init__(self, stream: IO[str], *, owns: bool = False) -> None:
-        self._stream = stream
-        self._owns = owns
-        self._encode = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=True)
-
-    @classmethod
-    def open(cls, path: str | Path) -> KVTraceWriter:
-        p = Path(path)
-        p.parent.mkdir(parents=True, exist_ok=True)
-        return cls(p.open("w", encoding="ascii", newline="\n"), owns=True)
-
-    def header(self, seed: int, config: KVSimConfig, member: str) -> None:
-        doc: dict[str, Any] = {
-            "format": KV_TRACE_FORMAT,
-            "version": KV_TRACE_VERSION,
-            "kubeproof": __version__,
-            "seed": seed,
-            "config": kv_config_to_json(config),
-            "member": member,
-        }
-        self._stream.write(self._encode.encode(doc) + "\n")
-
-    def event(self, event: Event) -> None:
-        self._stream.write(self._encode.encode(event_to_json(event)) + "\n")
-
-    def outcome(self, violation: Violation | None) -> None:
-        self._stream.write(self._encode.encode(TraceOutcome(violation).to_json()) + "\n")
-
-    def close(self) -> None:
-        if self._owns:
-            self._stream.close()
-        else:
-            self._stream.flush()
-
-
-def factory_name(factory: MemberFactory) -> str:
-    module = getattr(factory, "__module__", None) or "?"
-    qualname = getattr(factory, "__qualname__", None) or type(factory).__qualname__
-    return f"{module}:{qualname}"
 
 
 def run_kv_simulation(
@@ -479,16 +294,14 @@ def run_kv_simulation(
     """Run one seed; with `trace` (a path or a text stream) write its trace there."""
     if trace is None:
         return KVSimulation(config, seed, checkers=checkers, member_factory=member_factory).run()
-    writer = KVTraceWriter.open(trace) if isinstance(trace, (str, Path)) else KVTraceWriter(trace)
-    try:
-        writer.header(seed, config, factory_name(member_factory))
+    writer = TraceWriter.open(trace) if isinstance(trace, (str, Path)) else TraceWriter(trace)
+    with writer:
+        writer.header(KVTraceHeader(seed, config, factory_name(member_factory)))
         sim = KVSimulation(
             config, seed, checkers=checkers, member_factory=member_factory, sink=writer.event
         )
         result = sim.run()
         writer.outcome(result.violation)
-    finally:
-        writer.close()
     return result
 
 
@@ -498,22 +311,17 @@ def seed_config(config: KVSimConfig, seed: int, swarm: bool) -> KVSimConfig:
     return attrs.evolve(config, sim=swarm_config(config.sim, seed)) if swarm else config
 
 
-def _one(
+def _kv_seed(
     config: KVSimConfig,
-    seed: int,
     checkers_factory: KVCheckersFactory,
     member_factory: MemberFactory,
-    keep: Path | None,
     swarm: bool,
+    seed: int,
+    trace: Path | None,
 ) -> KVRunResult:
-    trace = keep / trace_name("kv", seed) if keep is not None else None
     cfg = seed_config(config, seed, swarm)
     return run_kv_simulation(
-        cfg,
-        seed,
-        checkers=checkers_factory(cfg),
-        member_factory=member_factory,
-        trace=trace,
+        cfg, seed, checkers=checkers_factory(cfg), member_factory=member_factory, trace=trace
     )
 
 
@@ -531,54 +339,6 @@ def run_kv_campaign(
 ) -> CampaignResult:
     """Every seed once (traced only with `keep_traces`); failing seeds are re-run with a
     trace into `save_failures`, which also checks that they reproduce."""
+    one = functools.partial(_kv_seed, config, checkers_factory, member_factory, swarm)
     result = CampaignResult(target="kv", config=config.sim, swarm=swarm)
-    if keep_traces is not None:
-        keep_traces.mkdir(parents=True, exist_ok=True)
-
-    def collect(run: KVRunResult) -> None:
-        result.seeds.append(run.seed)
-        for name, value in run.counters.to_json().items():
-            result.totals[name] = result.totals.get(name, 0) + value
-        if run.violation is not None:
-            result.failures.append(failure(run))
-        if on_result is not None:
-            on_result(run)
-
-    def failure(run: KVRunResult) -> SeedFailure:
-        assert run.violation is not None
-        name = trace_name("kv", run.seed)
-        if keep_traces is not None:
-            path: Path = keep_traces / name
-            if save_failures is not None:
-                save_failures.mkdir(parents=True, exist_ok=True)
-                shutil.copyfile(path, save_failures / name)
-                path = save_failures / name
-            return SeedFailure(run.seed, run.violation, path, True)
-        if save_failures is None:
-            return SeedFailure(run.seed, run.violation, None, False)
-        save_failures.mkdir(parents=True, exist_ok=True)
-        again = run_kv_simulation(
-            run.config,
-            run.seed,
-            checkers=checkers_factory(run.config),
-            member_factory=member_factory,
-            trace=save_failures / name,
-        )
-        same = again.violation is not None and (
-            again.violation.invariant,
-            again.violation.step,
-        ) == (run.violation.invariant, run.violation.step)
-        return SeedFailure(run.seed, run.violation, save_failures / name, same)
-
-    if jobs <= 1 or len(seeds) <= 1:
-        for seed in seeds:
-            collect(_one(config, seed, checkers_factory, member_factory, keep_traces, swarm))
-        return result
-    with concurrent.futures.ProcessPoolExecutor(max_workers=jobs) as pool:
-        futures = [
-            pool.submit(_one, config, seed, checkers_factory, member_factory, keep_traces, swarm)
-            for seed in seeds
-        ]
-        for fut in futures:
-            collect(fut.result())
-    return result
+    return run_seeds(result, seeds, one, keep_traces, save_failures, on_result, jobs)

@@ -42,7 +42,7 @@ from __future__ import annotations
 import random
 from collections.abc import Sequence
 
-from kubeproof.etcd import KVRequest
+from kubeproof.etcd import KVRequest, Result
 from kubeproof.mvcc import (
     CompactionRequest,
     Compare,
@@ -58,6 +58,7 @@ from kubeproof.mvcc import (
 )
 
 from .kvconfig import OP_KINDS, KVSimConfig
+from .kvobserve import OpRecord
 
 ALL_START = b"k"
 ALL_END = b"l"
@@ -89,6 +90,29 @@ class OpenOp:
         """The last answer said only "not this time" (no leader ...): retry, not a timeout."""
         self.member = 0
         self.serializable = isinstance(request, RangeRequest) and request.serializable
+
+    def record(
+        self,
+        client: int,
+        *,
+        ret: int | None = None,
+        result: Result | None = None,
+        member: int | None = None,
+    ) -> OpRecord:
+        """The history's record of this operation: answered (``ret``, ``result``, by
+        ``member``) or, without ``ret``, of unknown outcome."""
+        return OpRecord(
+            self.op_id,
+            client,
+            self.seq,
+            self.call,
+            self.request,
+            ret=ret,
+            result=result,
+            member=self.member if member is None else member,
+            attempts=self.attempt,
+            serializable=self.serializable,
+        )
 
 
 class KVClient:

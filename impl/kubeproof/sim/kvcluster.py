@@ -6,7 +6,10 @@ A `KVCluster` is the Raft harness's cluster with `kubeproof.etcd.Member`s
 in place of bare Raft nodes, plus the store's clients and watchers.  Like
 `cluster.Cluster` it decides nothing: a driver (`kv.KVSimulation`) calls
 its actions, and each action is one *event* (appended to the trace, then
-shown to every checker).  The Raft actions keep their names and meanings:
+shown to every checker).  It shares the Raft harness's event bookkeeping
+and network actions (`events.EventLog`, `events.NetworkActions`), and its
+`KVSlot`s are `member.MemberSlot`s.  The Raft actions keep their names and
+meanings:
 
 | action              | what happens                                                        |
 | ------------------- | ------------------------------------------------------------------- |
@@ -49,10 +52,8 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-import attrs
-from attrs import define, field, frozen
+from attrs import define, frozen
 
-from kubeproof import codec
 from kubeproof.etcd import (
     EXPIRE,
     ClientRequest,
@@ -64,22 +65,20 @@ from kubeproof.etcd import (
     Output,
 )
 from kubeproof.mvcc import MVCCError, RangeRequest, WatchResponse
-from kubeproof.raft import (
-    Entry,
-    MemoryStorage,
-    Message,
-    MessageType,
-    RaftInvariantError,
-    RaftNode,
-    StateType,
-)
+from kubeproof.raft import Message, RaftNode, StateType
 
-from .cluster import NODE_EXCEPTION, EventSink, SimError
+from .events import (
+    EventSink,
+    LoggedCluster,
+    NetCounters,
+    SimError,
+    member_of,
+)
 from .kvclients import ALL_END, ALL_START, KVClient, KVWatcher, OpenOp
 from .kvconfig import KVSimConfig
 from .kvobserve import ApplyRecord, KVRecord, OpRecord, WatchDelivered, WatchOpened
-from .member import raft_config
-from .network import Network, NetworkError
+from .member import MemberSlot, lifecycle, raft_config
+from .network import Network
 from .observe import Checker, Event, Violation
 from .seeds import node_rng
 
@@ -90,20 +89,10 @@ RETRYABLE = frozenset({"ErrNoLeader", "ErrTimeout", "ErrStopped"})
 """Errors that say only that this attempt failed: the client retries (same seq)."""
 
 _LEADER = StateType.Leader
-_TYPE_NAMES: dict[MessageType, str] = {t: t.value for t in MessageType}
-_encode_message = codec.encoder(Message)
 
 
 @define
-class KVCounters:
-    events: int = 0
-    elections: int = 0
-    leaders: set[int] = field(factory=set)
-    committed: int = 0
-    messages_sent: int = 0
-    messages_delivered: int = 0
-    messages_dropped: int = 0
-    messages_duplicated: int = 0
+class KVCounters(NetCounters):
     crashes: int = 0
     restarts: int = 0
     partitions: int = 0
@@ -137,13 +126,6 @@ class KVCounters:
     lincheck_explored: int = 0
     lincheck_unknown: int = 0
 
-    def to_json(self) -> dict[str, int]:
-        out: dict[str, int] = {}
-        for f in attrs.fields(KVCounters):
-            value = getattr(self, f.name)
-            out[f.name] = len(value) if isinstance(value, set) else value
-        return out
-
 
 @frozen
 class _Req:
@@ -166,40 +148,31 @@ class _WMsg:
     response: WatchResponse
 
 
-class KVSlot:
+class KVSlot(MemberSlot):
     """One member's lives over one disk; the harness's `observe.NodeView`."""
 
-    __slots__ = ("_applied", "_id", "_storage", "incarnation", "member", "role", "term")
+    __slots__ = ("member",)
 
     def __init__(self, member_id: int) -> None:
-        self._id = member_id
-        self._storage = MemoryStorage()
-        self._applied: dict[int, Entry] = {}
+        super().__init__(member_id)
         self.member: Member | None = None
-        self.incarnation = 0
-        self.role: StateType | None = None
-        self.term = 0
-
-    @property
-    def id(self) -> int:
-        return self._id
 
     @property
     def alive(self) -> bool:
         return self.member is not None
 
+    def has_ready(self) -> bool:
+        m = self.member
+        return m is not None and m.has_ready()
+
+    def _forget(self) -> None:
+        self.member = None
+        self.role = None
+
     @property
     def node(self) -> RaftNode | None:
         m = self.member
         return None if m is None else m.node
-
-    @property
-    def storage(self) -> MemoryStorage:
-        return self._storage
-
-    @property
-    def applied(self) -> Mapping[int, Entry]:
-        return self._applied
 
 
 def describe_request(req: KVRequest) -> dict[str, Any]:
@@ -221,13 +194,7 @@ def describe_request(req: KVRequest) -> dict[str, Any]:
     return out
 
 
-def _error_payload(e: BaseException) -> tuple[str, str]:
-    if isinstance(e, RaftInvariantError):
-        return e.invariant, e.detail
-    return NODE_EXCEPTION, f"{type(e).__name__}: {e}"
-
-
-class KVCluster:
+class KVCluster(LoggedCluster):
     """Members, networks, clients and watchers; see the module docstring."""
 
     def __init__(
@@ -241,14 +208,10 @@ class KVCluster:
     ) -> None:
         self.config = config
         self.seed = seed
-        self._checkers = tuple(checkers)
         self._factory = member_factory
-        self._sink = sink
-        self._step = 0
-        self._time = 0
         self.counters = KVCounters()
-        self.violation: Violation | None = None
         self.network = Network(config.voters)
+        self._start_events(self, self.network, self.counters, checkers, sink)
         self.members: dict[int, KVSlot] = {i: KVSlot(i) for i in config.voters}
         self.clients: dict[int, KVClient] = {i: KVClient(i) for i in range(1, config.clients + 1)}
         self.watchers: dict[int, KVWatcher] = {
@@ -270,24 +233,15 @@ class KVCluster:
             try:
                 self._start(slot)
             except Exception as e:
-                inv, detail = _error_payload(e)
-                self.violation = Violation(inv, 0, detail, {"node": slot.id, "kind": "start"})
+                self.log.start_failed(slot.id, e)
                 break
 
     # ------------------------------------------------------------- views
 
     @property
-    def step(self) -> int:
-        return self._step
-
-    @property
-    def time(self) -> int:
-        return self._time
-
-    @property
     def now(self) -> float:
         """The members' clock, in seconds."""
-        return self._time * self.config.time_unit
+        return self.log.time * self.config.time_unit
 
     @property
     def nodes(self) -> Mapping[int, KVSlot]:
@@ -305,25 +259,8 @@ class KVCluster:
     def finished(self) -> bool:
         return self._finished
 
-    @property
-    def stopped(self) -> bool:
-        return self.violation is not None
-
     def open_operations(self) -> list[OpRecord]:
-        out = [
-            OpRecord(
-                c.op.op_id,
-                c.id,
-                c.op.seq,
-                c.op.call,
-                c.op.request,
-                member=c.op.member,
-                attempts=c.op.attempt,
-                serializable=c.op.serializable,
-            )
-            for c in self.clients.values()
-            if c.op is not None
-        ]
+        out = [c.op.record(c.id) for c in self.clients.values() if c.op is not None]
         for op_id, call, ex, member in self._expiring.values():
             out.append(OpRecord(op_id, 0, 0, call, None, member=member, expire=ex))
         return out
@@ -334,6 +271,10 @@ class KVCluster:
     def down_ids(self) -> list[int]:
         return [i for i, s in self.members.items() if s.member is None]
 
+    def active_ids(self) -> list[int]:
+        """Every member (the store's membership does not change)."""
+        return list(self.members)
+
     def leaders(self) -> list[int]:
         return [
             i
@@ -342,8 +283,7 @@ class KVCluster:
         ]
 
     def has_ready(self, node_id: int) -> bool:
-        m = self.members[node_id].member
-        return m is not None and m.has_ready()
+        return self.members[node_id].has_ready()
 
     def resume_points(self) -> list[int]:
         return [w.next_rev for w in self.watchers.values()]
@@ -353,74 +293,26 @@ class KVCluster:
 
     # ---------------------------------------------------------- raft actions
 
-    def advance_to(self, t: int) -> None:
-        if t < self._time:
-            raise SimError(f"time cannot go backwards: now {self._time}, asked {t}")
-        self._time = t
-
     def tick(self, node_id: int) -> Event:
         slot, m = self._alive(node_id)
         payload: dict[str, Any] = {}
         try:
             out = m.tick(self.now)
         except Exception as e:
-            return self._failed("tick", node_id, payload, e)
+            return self.log.failed("tick", node_id, payload, e)
         self._take(slot, out, payload)
-        self._note_role(slot, payload)
-        return self._emit("tick", node_id, payload)
+        slot.note_role(m.node, payload, self.counters)
+        return self.log.emit("tick", node_id, payload)
 
     def deliver(self, msg_id: int) -> Event:
-        self._guard()
-        try:
-            msg = self.network.take(msg_id)
-        except NetworkError as e:
-            raise SimError(str(e)) from None
-        to = msg.to
-        payload: dict[str, Any] = {
-            "id": msg_id,
-            "from": msg.from_,
-            "type": _TYPE_NAMES[msg.type],
-            "term": msg.term,
-        }
-        slot = self.members.get(to)
-        if slot is None:
-            payload["result"] = "unknown-member"
-        elif not self.network.reachable(msg.from_, to):
-            payload["result"] = "partitioned"
-        elif slot.member is None:
-            payload["result"] = "down"
-        else:
-            try:
-                slot.member.step(msg)
-            except Exception as e:
-                return self._failed("deliver", to, payload, e)
-            payload["result"] = "ok"
-            self.counters.messages_delivered += 1
-            self._note_role(slot, payload)
-            return self._emit("deliver", to, payload)
-        self.counters.messages_dropped += 1
-        return self._emit("deliver", to, payload)
+        return self.net.deliver(msg_id, self.members, self._step_member)
 
-    def drop(self, msg_id: int, reason: str = "loss") -> Event:
-        self._guard()
-        try:
-            msg = self.network.drop(msg_id)
-        except NetworkError as e:
-            raise SimError(str(e)) from None
-        self.counters.messages_dropped += 1
-        payload = {"id": msg_id, "from": msg.from_, "type": _TYPE_NAMES[msg.type], "reason": reason}
-        return self._emit("drop", msg.to, payload)
-
-    def duplicate(self, msg_id: int) -> Event:
-        self._guard()
-        try:
-            msg = self.network.peek(msg_id)
-            copy = self.network.duplicate(msg_id)
-        except NetworkError as e:
-            raise SimError(str(e)) from None
-        self.counters.messages_duplicated += 1
-        payload = {"id": msg_id, "copy": copy, "from": msg.from_, "type": _TYPE_NAMES[msg.type]}
-        return self._emit("duplicate", msg.to, payload)
+    def _step_member(self, slot: KVSlot, msg: Message, payload: dict[str, Any]) -> None:
+        m = slot.member
+        assert m is not None
+        m.step(msg)
+        payload["result"] = "ok"
+        slot.note_role(m.node, payload, self.counters)
 
     def process_ready(self, node_id: int) -> Event:
         slot, m = self._alive(node_id)
@@ -436,11 +328,7 @@ class KVCluster:
                 hs = rd.hard_state
                 payload["hard_state"] = {"term": hs.term, "vote": hs.vote, "commit": hs.commit}
             if rd.messages:
-                send = self.network.send
-                payload["sent"] = [
-                    {"id": send(msg), "msg": _encode_message(msg)} for msg in rd.messages
-                ]
-                self.counters.messages_sent += len(rd.messages)
+                payload["sent"] = self.net.send(rd.messages)
             out = m.advance(rd, self.now)
             if rd.committed_entries:
                 applied = slot._applied
@@ -451,26 +339,20 @@ class KVCluster:
                 if last > self.counters.committed:
                     self.counters.committed = last
         except Exception as e:
-            return self._failed("process_ready", node_id, payload, e)
+            return self.log.failed("process_ready", node_id, payload, e)
         self._take(slot, out, payload)
-        self._note_role(slot, payload)
-        return self._emit("process_ready", node_id, payload)
+        slot.note_role(m.node, payload, self.counters)
+        return self.log.emit("process_ready", node_id, payload)
 
     def crash(self, node_id: int) -> Event:
-        self._guard()
-        slot = self._slot(node_id)
-        m = slot.member
-        if m is None:
-            raise SimError(f"member {node_id} is already down")
-        lost = m.has_ready()
-        slot.member = None
-        slot.role = None
+        self.log.guard()
+        lost = lifecycle(self.members, node_id, KVSlot.crash)
         broken = self._break_streams(node_id)
         self.counters.crashes += 1
-        return self._emit("crash", node_id, {"lost_ready": lost, "streams_broken": broken})
+        return self.log.emit("crash", node_id, {"lost_ready": lost, "streams_broken": broken})
 
     def restart(self, node_id: int) -> Event:
-        self._guard()
+        self.log.guard()
         slot = self._slot(node_id)
         if slot.member is not None:
             raise SimError(f"member {node_id} is alive; crash it before restarting")
@@ -479,36 +361,22 @@ class KVCluster:
         try:
             m = self._start(slot)
         except Exception as e:
-            return self._failed("restart", node_id, payload, e)
+            return self.log.failed("restart", node_id, payload, e)
         payload["term"] = m.term
         payload["applied"] = m.applied_index
         self.counters.restarts += 1
-        return self._emit("restart", node_id, payload)
-
-    def partition(self, cut: Sequence[tuple[int, int]]) -> Event:
-        self._guard()
-        try:
-            links = self.network.cut_links(cut)
-        except NetworkError as e:
-            raise SimError(str(e)) from None
-        self.counters.partitions += 1
-        return self._emit("partition", None, {"cut": sorted([u, v] for u, v in links)})
-
-    def heal(self) -> Event:
-        self._guard()
-        self.network.heal()
-        return self._emit("heal", None, {})
+        return self.log.emit("restart", node_id, payload)
 
     # --------------------------------------------------------- client actions
 
     def call(self, client_id: int, request: KVRequest, member: int) -> Event:
         """Client starts an operation and sends its first attempt to ``member``."""
-        self._guard()
+        self.log.guard()
         c = self.clients[client_id]
         if c.op is not None:
             raise SimError(f"client {client_id} already has an operation in flight")
         c.seq += 1
-        op = OpenOp(self._next_op, c.seq, request, self._time)
+        op = OpenOp(self._next_op, c.seq, request, self.log.time)
         self._next_op += 1
         c.op = op
         self.counters.ops += 1
@@ -520,7 +388,7 @@ class KVCluster:
             "to": member,
             "request": describe_request(request),
         }
-        return self._emit("call", None, payload)
+        return self.log.emit("call", None, payload)
 
     def _send_attempt(self, c: KVClient, member: int) -> None:
         op = c.op
@@ -532,7 +400,7 @@ class KVCluster:
         self._wire_send(_Req(c.id, member, req, op.attempt))
 
     def request(self, rid: int) -> Event:
-        self._guard()
+        self.log.guard()
         msg = self.wire.pop(rid, None)
         if not isinstance(msg, _Req):
             raise SimError(f"no client request {rid} in flight")
@@ -546,11 +414,11 @@ class KVCluster:
         m = slot.member
         if m is None:
             payload["result"] = "down"
-            return self._emit("request", msg.member, payload)
+            return self.log.emit("request", msg.member, payload)
         try:
             out = m.submit(msg.request, self.now)
         except Exception as e:
-            return self._failed("request", msg.member, payload, e)
+            return self.log.failed("request", msg.member, payload, e)
         payload["result"] = "ok"
         if isinstance(msg.request.request, RangeRequest):
             if msg.request.request.serializable:
@@ -558,14 +426,14 @@ class KVCluster:
             else:
                 self.counters.reads_linearizable += 1
         self._take(slot, out, payload)
-        self._note_role(slot, payload)
-        return self._emit("request", msg.member, payload)
+        slot.note_role(m.node, payload, self.counters)
+        return self.log.emit("request", msg.member, payload)
 
     def respond(self, rid: int) -> Event:
         """An answer reaches its client.  One that only says this attempt failed (no
         leader, member timeout) ends nothing: the client backs off and retries
         (payload ``result`` "backoff"); any other ends the operation."""
-        self._guard()
+        self.log.guard()
         msg = self.wire.pop(rid, None)
         if not isinstance(msg, _Resp):
             raise SimError(f"no response {rid} in flight")
@@ -580,11 +448,11 @@ class KVCluster:
             payload["revision"] = resp.header.revision if resp is not None else 0
         if c is None or c.op is None or c.op.seq != r.seq:
             payload["result"] = "late"
-            return self._emit("response", None, payload)
+            return self.log.emit("response", None, payload)
         if err is not None and err.code in RETRYABLE:
             payload["result"] = "backoff"
             c.op.backoff = True
-            return self._emit("response", None, payload)
+            return self.log.emit("response", None, payload)
         op = c.op
         c.op = None
         if err is None:
@@ -593,26 +461,13 @@ class KVCluster:
             self.counters.ops_error += 1
         self._learn(c, r)
         payload["result"] = "done"
-        self._records.append(
-            OpRecord(
-                op.op_id,
-                c.id,
-                op.seq,
-                op.call,
-                op.request,
-                ret=self._time,
-                result=r.result,
-                member=msg.member,
-                attempts=op.attempt,
-                serializable=op.serializable,
-            )
-        )
-        return self._emit("response", None, payload)
+        self._records.append(op.record(c.id, ret=self.log.time, result=r.result, member=msg.member))
+        return self.log.emit("response", None, payload)
 
     def timeout(self, client_id: int, attempt: int, retry_to: int) -> Event | None:
         """Attempt ``attempt`` went unanswered: retry at ``retry_to`` (same seq) or, after
         max attempts, give up.  No event if the operation moved on meanwhile."""
-        self._guard()
+        self.log.guard()
         c = self.clients[client_id]
         op = c.op
         if op is None or op.attempt != attempt:
@@ -631,7 +486,7 @@ class KVCluster:
         else:
             payload["result"] = "gave-up"
             self._give_up(c)
-        return self._emit("timeout", None, payload)
+        return self.log.emit("timeout", None, payload)
 
     def _retry(self, c: KVClient, member: int) -> None:
         self.counters.retries += 1
@@ -642,18 +497,7 @@ class KVCluster:
         assert op is not None
         c.op = None
         self.counters.ops_unknown += 1
-        self._records.append(
-            OpRecord(
-                op.op_id,
-                c.id,
-                op.seq,
-                op.call,
-                op.request,
-                member=op.member,
-                attempts=op.attempt,
-                serializable=op.serializable,
-            )
-        )
+        self._records.append(op.record(c.id))
 
     def _learn(self, c: KVClient, r: ClientResponse) -> None:
         res = r.result
@@ -685,7 +529,7 @@ class KVCluster:
 
     def open_watch(self, watcher: int, member: int) -> Event:
         """(Re)open watcher's stream on ``member`` from its next revision."""
-        self._guard()
+        self.log.guard()
         w = self.watchers[watcher]
         payload: dict[str, Any] = {"watcher": watcher, "member": member, "from": w.next_rev}
         if w.stream:
@@ -695,14 +539,14 @@ class KVCluster:
         m = slot.member
         if m is None:
             payload["result"] = "down"
-            return self._emit("watch", member, payload)
+            return self.log.emit("watch", member, payload)
         try:
             wid = m.watch(ALL_START, ALL_END, w.next_rev)
         except MVCCError as e:
             payload["result"] = f"refused: {e}"
-            return self._emit("watch", member, payload)
+            return self.log.emit("watch", member, payload)
         except Exception as e:
-            return self._failed("watch", member, payload, e)
+            return self.log.failed("watch", member, payload, e)
         sid = self._next_stream
         self._next_stream += 1
         self._streams[sid] = (watcher, member, slot.incarnation, wid)
@@ -710,30 +554,30 @@ class KVCluster:
         w.stream, w.member, w.watch_id = sid, member, wid
         self.counters.watch_streams += 1
         self._records.append(
-            WatchOpened(watcher, sid, member, ALL_START, ALL_END, w.next_rev, self._time)
+            WatchOpened(watcher, sid, member, ALL_START, ALL_END, w.next_rev, self.log.time)
         )
         try:
             got = m.poll_watches()
         except Exception as e:
-            return self._failed("watch", member, payload, e)
+            return self.log.failed("watch", member, payload, e)
         self._route_watch(member, got)
         payload["result"] = "ok"
         payload["stream"] = sid
-        return self._emit("watch", member, payload)
+        return self.log.emit("watch", member, payload)
 
     def pause_watch(self, watcher: int) -> Event:
         """Watcher closes its stream for a while (it will resume from its next revision)."""
-        self._guard()
+        self.log.guard()
         w = self.watchers[watcher]
         payload: dict[str, Any] = {"watcher": watcher, "member": w.member, "result": "paused"}
         if w.stream:
             self._close_stream(w.stream, cancel=True)
-        return self._emit("watch", w.member or None, payload)
+        return self.log.emit("watch", w.member or None, payload)
 
     def watch_event(self, rid: int) -> tuple[Event, int]:
         """A watch response reaches its watcher; returns the event and, if it ended the
         stream (a compaction cancel), the watcher (else 0)."""
-        self._guard()
+        self.log.guard()
         msg = self.wire.pop(rid, None)
         if not isinstance(msg, _WMsg):
             raise SimError(f"no watch response {rid} in flight")
@@ -741,11 +585,11 @@ class KVCluster:
         payload: dict[str, Any] = {"id": rid, "stream": msg.stream}
         if info is None:
             payload["result"] = "stream-closed"
-            return self._emit("watch_event", msg.member, payload), 0
+            return self.log.emit("watch_event", msg.member, payload), 0
         watcher = info[0]
         w = self.watchers[watcher]
         resp = msg.response
-        self._records.append(WatchDelivered(watcher, msg.stream, msg.member, resp, self._time))
+        self._records.append(WatchDelivered(watcher, msg.stream, msg.member, resp, self.log.time))
         payload["watcher"] = watcher
         if resp.canceled:
             self.counters.watch_compacted += 1
@@ -753,14 +597,14 @@ class KVCluster:
             if resp.compact_revision > w.next_rev:
                 w.next_rev = resp.compact_revision
             self._close_stream(msg.stream, cancel=False)
-            return self._emit("watch_event", msg.member, payload), watcher
+            return self.log.emit("watch_event", msg.member, payload), watcher
         if resp.events:
             self.counters.watch_events += len(resp.events)
             revs = [ev.kv.mod_revision for ev in resp.events]
             payload["revisions"] = [revs[0], revs[-1]]
             if revs[-1] + 1 > w.next_rev:
                 w.next_rev = revs[-1] + 1
-        return self._emit("watch_event", msg.member, payload), 0
+        return self.log.emit("watch_event", msg.member, payload), 0
 
     # ------------------------------------------------------------ end of run
 
@@ -769,12 +613,12 @@ class KVCluster:
         if self._finished:
             return self.violation
         self._finished = True
-        for checker in self._checkers:
+        for checker in self.log.checkers:
             fin = getattr(checker, "finish", None)
             if fin is not None and self.violation is None:
                 found = fin(self)
                 if found:
-                    self.violation = found[0]
+                    self.log.violation = found[0]
             report = getattr(checker, "report", None)
             if report is not None:
                 for name, value in report().items():
@@ -813,7 +657,7 @@ class KVCluster:
             c.snapshots_restored += 1
             payload["snapshot_restored"] = out.restored_index
         for a in out.applied:
-            self._records.append(ApplyRecord(slot.id, slot.incarnation, self._time, a))
+            self._records.append(ApplyRecord(slot.id, slot.incarnation, self.log.time, a))
             if a.kind == EXPIRE and a.expire is not None:
                 self._expiry_applied(a.expire, a.revoked, a.revision)
             elif a.decision == "fresh":
@@ -821,7 +665,7 @@ class KVCluster:
             elif a.decision == "duplicate":
                 c.duplicates_suppressed += 1
         for ex in out.expiries:
-            self._expiring[ex.token] = (self._next_op, self._time, ex, slot.id)
+            self._expiring[ex.token] = (self._next_op, self.log.time, ex, slot.id)
             self._next_op += 1
             c.expiries_proposed += 1
             payload.setdefault("expiries", []).append(ex.id)
@@ -840,7 +684,7 @@ class KVCluster:
         if item is None:
             # Proposed by a member that crashed before its Output was seen: the
             # proposal is known only from here, so it is its own call.
-            op_id, call, member = self._next_op, self._time, 0
+            op_id, call, member = self._next_op, self.log.time, 0
             self._next_op += 1
         else:
             op_id, call, _, member = item
@@ -851,7 +695,7 @@ class KVCluster:
                 0,
                 call,
                 None,
-                ret=self._time,
+                ret=self.log.time,
                 member=member,
                 expire=ex,
                 revoked=revoked,
@@ -894,61 +738,12 @@ class KVCluster:
     def wire_next(self) -> int:
         return self._wire_next
 
-    def _guard(self) -> None:
-        if self.violation is not None:
-            raise SimError(
-                f"the run stopped at step {self.violation.step} ({self.violation.invariant})"
-            )
-
     def _slot(self, node_id: int) -> KVSlot:
-        try:
-            return self.members[node_id]
-        except KeyError:
-            raise SimError(f"no member {node_id} (members: {list(self.members)})") from None
+        return member_of(self.members, node_id)
 
     def _alive(self, node_id: int) -> tuple[KVSlot, Member]:
-        self._guard()
+        self.log.guard()
         slot = self._slot(node_id)
         if slot.member is None:
             raise SimError(f"member {node_id} is down")
         return slot, slot.member
-
-    def _note_role(self, slot: KVSlot, payload: dict[str, Any]) -> None:
-        m = slot.member
-        if m is None:
-            return
-        state, term = m.node.state, m.node.term
-        if state is slot.role and term == slot.term:
-            return
-        payload["became"] = {"role": state.value, "term": term}
-        if state is _LEADER and slot.role is not _LEADER:
-            self.counters.elections += 1
-            self.counters.leaders.add(slot.id)
-        slot.role = state
-        slot.term = term
-
-    def _emit(self, kind: str, node: int | None, payload: dict[str, Any]) -> Event:
-        self._step += 1
-        event = Event(self._step, self._time, kind, node, payload)
-        self.counters.events += 1
-        if self._sink is not None:
-            self._sink(event)
-        for checker in self._checkers:
-            found = checker.check(self, event)
-            if found:
-                self.violation = found[0]
-                break
-        return event
-
-    def _failed(self, kind: str, node: int, payload: dict[str, Any], e: BaseException) -> Event:
-        invariant, detail = _error_payload(e)
-        payload["error"] = {"invariant": invariant, "detail": detail}
-        self._step += 1
-        event = Event(self._step, self._time, kind, node, payload)
-        self.counters.events += 1
-        if self._sink is not None:
-            self._sink(event)
-        self.violation = Violation(
-            invariant, self._step, detail, {"node": node, "kind": kind, "raised": True}
-        )
-        return event

@@ -34,12 +34,11 @@ from __future__ import annotations
 
 from typing import Any
 
-import attrs
 from attrs import field, frozen
 
 from kubeproof import codec
 
-from .config import ConfigError, SimConfig
+from .config import ConfigError, SimConfig, _non_negative, _positive, fields_to_json
 
 OP_KINDS = (
     "put",
@@ -53,16 +52,6 @@ OP_KINDS = (
 )
 
 DEFAULT_WEIGHTS = (25, 20, 8, 7, 8, 14, 12, 5)
-
-
-def _positive(_: object, attribute: object, value: int) -> None:
-    if value < 1:
-        raise ConfigError(f"{getattr(attribute, 'name', '?')} must be >= 1, got {value}")
-
-
-def _non_negative(_: object, attribute: object, value: int) -> None:
-    if value < 0:
-        raise ConfigError(f"{getattr(attribute, 'name', '?')} must be >= 0, got {value}")
 
 
 def _weights(_: object, attribute: object, value: tuple[int, ...]) -> None:
@@ -119,10 +108,7 @@ class KVSimConfig:
 
 
 def kv_config_to_json(config: KVSimConfig) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for f in attrs.fields(KVSimConfig):
-        out[f.name] = codec.encode(getattr(config, f.name))
-    return out
+    return fields_to_json(config)
 
 
 def kv_config_from_json(data: Any) -> KVSimConfig:

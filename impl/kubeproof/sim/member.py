@@ -34,7 +34,15 @@ harness's `process_ready`, once it has.  They are lost in a crash.
 `applied` records every entry the member's state machine applied, by index,
 over all lives (the last application wins; the harness also reports each
 application in its event, so a checker can compare a re-application with
-the first one).  This class is the harness's implementation of
+the first one).
+
+`MemberSlot` is the part of a member that both simulated clusters have (the
+store's `kvcluster.KVSlot` holds an etcd member where this class holds a
+bare node): the id, the disk, the applications, the incarnation, whether
+it stopped for good, and the role and term last seen, from which
+`note_role` reports role changes and counts elections; and `crash`, which
+forgets whatever lives above the disk (each kind of slot says what that is:
+`_forget`).  With `alive` and `node` it is the harness's
 `observe.NodeView`.
 """
 
@@ -42,6 +50,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Callable, Mapping
+from typing import Any, TypeVar
 
 from attrs import evolve
 
@@ -57,63 +66,39 @@ from kubeproof.raft import (
 
 from .app import AppState
 from .config import SimConfig
+from .events import NetCounters, SimError, member_of
 from .seeds import node_rng
 
 NodeFactory = Callable[[RaftConfig, MemoryStorage, random.Random], RaftNode]
 """Builds a node: `factory(cfg, storage, rng)`.  `RaftNode` itself is one; so is a mutant class."""
 
 
+_LEADER = StateType.Leader
+
+
 class MemberError(RuntimeError):
     """An action that makes no sense for the member's state (crash a down member ...)."""
 
 
-class Member:
-    __slots__ = (
-        "_applied",
-        "_id",
-        "_storage",
-        "app",
-        "conf_index",
-        "config",
-        "incarnation",
-        "initial_conf",
-        "node",
-        "reads",
-        "role",
-        "stopped",
-        "term",
-    )
+class MemberSlot:
+    """One member's lives over one disk, whatever runs on it; see the module docstring."""
 
-    def __init__(
-        self, member_id: int, config: RaftConfig, initial_conf: ConfState | None = None
-    ) -> None:
+    __slots__ = ("_applied", "_id", "_storage", "incarnation", "role", "stopped", "term")
+
+    def __init__(self, member_id: int) -> None:
         self._id = member_id
-        self.config = config
-        self.initial_conf = (
-            initial_conf if initial_conf is not None else ConfState(voters=config.voters)
-        )
         self._storage = MemoryStorage()
         self._applied: dict[int, Entry] = {}
-        self.node: RaftNode | None = None
         self.incarnation = 0
-        self.app: AppState | None = None
-        self.conf_index = 0
-        """Durable: the index of the membership change the disk's ConfState includes."""
         self.stopped = False
-        self.reads: dict[bytes, int] = {}
+        """Stopped for good (removed from the configuration), not merely crashed."""
         # Last role and term seen, to notice transitions (elections) cheaply.
         self.role: StateType | None = None
         self.term = 0
 
-    # ------------------------------------------------------------ NodeView
-
     @property
     def id(self) -> int:
         return self._id
-
-    @property
-    def alive(self) -> bool:
-        return self.node is not None
 
     @property
     def storage(self) -> MemoryStorage:
@@ -122,6 +107,74 @@ class Member:
     @property
     def applied(self) -> Mapping[int, Entry]:
         return self._applied
+
+    @property
+    def alive(self) -> bool:
+        raise NotImplementedError
+
+    def has_ready(self) -> bool:
+        """The live node has state not yet processed (a Ready)."""
+        raise NotImplementedError
+
+    def _forget(self) -> None:
+        """Drop what lives above the disk."""
+        raise NotImplementedError
+
+    def crash(self) -> bool:
+        """Forget the live part (what it had not written to the disk is gone, as in a
+        power failure); returns whether it still had unprocessed state."""
+        if not self.alive:
+            raise MemberError(f"member {self._id} is already down")
+        lost = self.has_ready()
+        self._forget()
+        return lost
+
+    def note_role(self, node: RaftNode, payload: dict[str, Any], counters: NetCounters) -> None:
+        """After an input: a changed role or term goes into the event's payload as
+        ``became``, and a new leader is counted."""
+        state = node.state
+        term = node.term
+        if state is self.role and term == self.term:
+            return
+        payload["became"] = {"role": state.value, "term": term}
+        if state is _LEADER and self.role is not _LEADER:
+            counters.elections += 1
+            counters.leaders.add(self._id)
+        self.role = state
+        self.term = term
+
+
+class Member(MemberSlot):
+    __slots__ = (
+        "app",
+        "conf_index",
+        "config",
+        "initial_conf",
+        "node",
+        "reads",
+    )
+
+    def __init__(
+        self, member_id: int, config: RaftConfig, initial_conf: ConfState | None = None
+    ) -> None:
+        super().__init__(member_id)
+        self.config = config
+        self.initial_conf = (
+            initial_conf if initial_conf is not None else ConfState(voters=config.voters)
+        )
+        self.node: RaftNode | None = None
+        self.app: AppState | None = None
+        self.conf_index = 0
+        """Durable: the index of the membership change the disk's ConfState includes."""
+        self.reads: dict[bytes, int] = {}
+
+    @property
+    def alive(self) -> bool:
+        return self.node is not None
+
+    def has_ready(self) -> bool:
+        node = self.node
+        return node is not None and node.has_ready()
 
     # ----------------------------------------------------------- lifecycle
 
@@ -140,27 +193,18 @@ class Member:
         self.term = 0
         return node
 
-    def crash(self) -> bool:
-        """Forget the live node; returns whether it still had unprocessed state."""
-        node = self.node
-        if node is None:
-            raise MemberError(f"member {self._id} is already down")
-        lost = node.has_ready()
+    def _forget(self) -> None:
         self.node = None
         self.role = None
         self.app = None
         self.reads = {}
-        return lost
 
     def stop(self) -> bool:
         """Stop for good (removed from the configuration); returns whether it was alive."""
         if self.stopped:
             raise MemberError(f"member {self._id} is already stopped")
         was_alive = self.node is not None
-        self.node = None
-        self.role = None
-        self.app = None
-        self.reads = {}
+        self._forget()
         self.stopped = True
         return was_alive
 
@@ -174,6 +218,20 @@ class Member:
 
     def record_applied(self, entry: Entry) -> None:
         self._applied[entry.index] = entry
+
+
+S = TypeVar("S", bound=MemberSlot)
+T = TypeVar("T")
+
+
+def lifecycle(members: Mapping[int, S], node_id: int, change: Callable[[S], T]) -> T:
+    """`change` member n (crash it, stop it); what makes no sense for the member's state
+    is a `SimError`, as for any action."""
+    m = member_of(members, node_id)
+    try:
+        return change(m)
+    except MemberError as e:
+        raise SimError(str(e)) from None
 
 
 def raft_config(sim: SimConfig, member_id: int) -> RaftConfig:
