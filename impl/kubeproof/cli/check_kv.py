@@ -122,8 +122,8 @@ class KVCampaign(Campaign[CampaignResult]):
 
     def hint(self, result: CampaignResult) -> str | None:
         return (
-            "re-run one seed with: kubeproof check kv --seed N --keep-traces DIR "
-            "(KV traces are JSON Lines; see docs/etcd.md)"
+            "replay a saved failure with: kubeproof replay FILE; "
+            "or re-run one seed with: kubeproof check kv --seed N --keep-traces DIR"
         )
 
 
