@@ -1,7 +1,7 @@
 """Operations per second through etcd's gRPC API: `kubeproof etcd` against real etcd 3.4.
 
 Run: ``python bench/bench_etcd_grpc.py [--ops 3000] [--concurrency 32] [--rounds 3]
-[--cluster-size 1]``
+[--cluster-size 1] [--grpc-engines h2,grpcio]``
 
 Both servers are started by this script on free loopback ports with a
 temporary data dir and driven, in alternating rounds (etcd, kubeproof,
@@ -18,9 +18,15 @@ The client is a ``grpc.aio`` channel in this process with ``--concurrency``
 requests in flight, using kubeproof's own etcdserverpb stubs (the same
 bytes on the wire for both servers).  Real etcd is ``/usr/bin/etcd`` (Debian
 ``etcd-server`` 3.4); both fsync their log before answering a write.
-Printed: ops/s per workload for each server and kubeproof's ratio to etcd.
-The machine has 2 cores that the client and the server share; compare
-within one run.
+``--grpc-engines`` starts one kubeproof server per gRPC engine (``h2``,
+kubeproof's own HTTP/2, the default; ``grpcio``, grpcio's asyncio server;
+see `kubeproof.serve.etcd_grpc.ENGINES`), all measured in the same rounds.
+
+Printed: ops/s per workload for each server, kubeproof's ratio to etcd, and
+each server process's CPU time per operation (user + system, all threads,
+from /proc; the best round's), which is steadier than ops/s when the
+machine is busy.  The machine has 2 cores that the client and the servers
+share; compare within one run.
 """
 
 from __future__ import annotations
@@ -36,9 +42,9 @@ import sys
 import tempfile
 import time
 from collections.abc import Awaitable, Callable, Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import grpc
 
@@ -71,8 +77,13 @@ def _process(
                 proc.wait()
 
 
+class Server(NamedTuple):
+    target: str
+    pid: int
+
+
 @contextmanager
-def real_etcd(tmp: Path) -> Iterator[str]:
+def real_etcd(tmp: Path) -> Iterator[Server]:
     client, peer = _free_port(), _free_port()
     cmd = [
         ETCD,
@@ -84,26 +95,37 @@ def real_etcd(tmp: Path) -> Iterator[str]:
         f"--initial-advertise-peer-urls=http://127.0.0.1:{peer}",
         f"--initial-cluster=bench=http://127.0.0.1:{peer}",
     ]
-    with _process(cmd):
-        yield f"127.0.0.1:{client}"
+    with _process(cmd) as proc:
+        yield Server(f"127.0.0.1:{client}", proc.pid)
 
 
 @contextmanager
-def kubeproof_etcd(tmp: Path, cluster_size: int) -> Iterator[str]:
+def kubeproof_etcd(tmp: Path, cluster_size: int, engine: str = "h2") -> Iterator[Server]:
     port = _free_port()
     cmd = [
         sys.executable,
         "-c",
         "from kubeproof.cli.main import main; main()",
         "etcd",
-        f"--data-dir={tmp / 'kubeproof'}",
+        f"--data-dir={tmp / ('kubeproof-' + engine)}",
         f"--listen-client-urls=http://127.0.0.1:{port}",
     ]
     if cluster_size > 1:
         cmd.append(f"--cluster-size={cluster_size}")
-    with _process(cmd):
+    env = dict(os.environ, KUBEPROOF_ETCD_GRPC_ENGINE=engine)
+    with _process(cmd, env) as proc:
         # With --cluster-size the first member has the given port.
-        yield f"127.0.0.1:{port}"
+        yield Server(f"127.0.0.1:{port}", proc.pid)
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far (Linux /proc; 0 elsewhere)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 class Client:
@@ -155,13 +177,14 @@ async def _drive(n: int, concurrency: int, op: Callable[[int], Awaitable[Any]]) 
 
 
 async def workload(
-    target: str, ops: int, concurrency: int, prefix: bytes = b"/bench/"
-) -> dict[str, float]:
+    target: str, ops: int, concurrency: int, prefix: bytes = b"/bench/", pid: int = 0
+) -> dict[str, tuple[float, float]]:
+    """ops/s and the server's CPU seconds per op (0 without ``pid``), per workload."""
     c = Client(target)
     try:
         await c.wait_ready()
         value = b"v" * 64
-        out: dict[str, float] = {}
+        out: dict[str, tuple[float, float]] = {}
         revs: dict[int, int] = {}
 
         async def put(i: int) -> None:
@@ -192,9 +215,11 @@ async def workload(
 
         # Warm up both the server and the client's channel.
         await _drive(200, concurrency, lambda i: c.range(pb.RangeRequest(key=b"/bench/ready")))
-        out["put"] = await _drive(ops, concurrency, put)
-        out["range"] = await _drive(ops, concurrency, get)
-        out["txn"] = await _drive(ops, concurrency, cas)
+        for name, op in (("put", put), ("range", get), ("txn", cas)):
+            before = cpu_seconds(pid) if pid else 0.0
+            rate = await _drive(ops, concurrency, op)
+            used = cpu_seconds(pid) - before if pid else 0.0
+            out[name] = (rate, used / ops)
         return out
     finally:
         await c.close()
@@ -206,28 +231,49 @@ def main() -> None:
     ap.add_argument("--concurrency", type=int, default=32)
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--cluster-size", type=int, default=1, help="kubeproof members (etcd: 1)")
+    ap.add_argument(
+        "--grpc-engines",
+        default="h2",
+        help="comma-separated kubeproof gRPC engines to measure (h2, grpcio)",
+    )
     args = ap.parse_args()
+    engines = [e.strip() for e in args.grpc_engines.split(",") if e.strip()]
     if not os.path.exists(ETCD):
         sys.exit(f"real etcd not found at {ETCD} (Debian package etcd-server)")
-    results: dict[str, dict[str, float]] = {"etcd 3.4": {}, "kubeproof": {}}
-    with tempfile.TemporaryDirectory(prefix="bench-etcd-") as d:
+    names = ["etcd 3.4"] + [f"kubeproof {e}" if len(engines) > 1 else "kubeproof" for e in engines]
+    # Per server and workload: the best round's (ops/s, CPU seconds per op).
+    results: dict[str, dict[str, tuple[float, float]]] = {n: {} for n in names}
+    with tempfile.TemporaryDirectory(prefix="bench-etcd-") as d, ExitStack() as stack:
         tmp = Path(d)
-        with real_etcd(tmp) as etcd_target, kubeproof_etcd(tmp, args.cluster_size) as kp_target:
-            for r in range(args.rounds):
-                prefix = b"/bench/%d/" % r
-                for name, target in (("etcd 3.4", etcd_target), ("kubeproof", kp_target)):
-                    got = asyncio.run(workload(target, args.ops, args.concurrency, prefix))
-                    best = results[name]
-                    for w, v in got.items():
-                        best[w] = max(best.get(w, 0.0), v)
+        servers = [stack.enter_context(real_etcd(tmp))] + [
+            stack.enter_context(kubeproof_etcd(tmp, args.cluster_size, e)) for e in engines
+        ]
+        for r in range(args.rounds):
+            prefix = b"/bench/%d/" % r
+            for name, server in zip(names, servers, strict=True):
+                got = asyncio.run(
+                    workload(server.target, args.ops, args.concurrency, prefix, server.pid)
+                )
+                best = results[name]
+                for w, v in got.items():
+                    if v[0] > best.get(w, (0.0, 0.0))[0]:
+                        best[w] = v
     print(
         f"etcd gRPC API, {args.ops} ops per workload, concurrency {args.concurrency}, "
         f"best of {args.rounds} rounds, kubeproof members: {args.cluster_size}"
     )
-    print(f"{'workload':<8} {'etcd 3.4 ops/s':>15} {'kubeproof ops/s':>16} {'ratio':>7}")
+    head = f"{'workload':<8} {'etcd 3.4 ops/s':>15}"
+    for n in names[1:]:
+        head += f" {n + ' ops/s':>{max(16, len(n) + 6)}} {'ratio':>6}"
+    print(head + "   server CPU us/op: " + ", ".join(names))
     for w in ("put", "range", "txn"):
-        e, k = results["etcd 3.4"][w], results["kubeproof"][w]
-        print(f"{w:<8} {e:>15.0f} {k:>16.0f} {k / e:>7.2f}")
+        e = results[names[0]][w][0]
+        line = f"{w:<8} {e:>15.0f}"
+        for n in names[1:]:
+            k = results[n][w][0]
+            line += f" {k:>{max(16, len(n) + 6)}.0f} {k / e:>6.2f}"
+        cpu = ", ".join(f"{results[n][w][1] * 1e6:.0f}" for n in names)
+        print(f"{line}   {cpu}")
 
 
 if __name__ == "__main__":

@@ -1,4 +1,5 @@
-"""A Raft member's disk (kubeproof.serve.etcd_disk): restart, torn tail, corruption, fsync."""
+"""A Raft member's disk (kubeproof.serve.etcd_disk): restart, torn tail, corruption, fsync,
+log format versions."""
 
 from __future__ import annotations
 
@@ -8,10 +9,17 @@ from pathlib import Path
 
 import pytest
 
+from kubeproof.etcd import ClientRequest, Member, MemberConfig, Proposal, encode_proposal_json
+from kubeproof.mvcc import PutRequest, RangeRequest
 from kubeproof.raft import ConfState, Entry, HardState, RaftConfig, RaftNode, Ready, Snapshot
 from kubeproof.raft.types import SnapshotMetadata
-from kubeproof.serve.etcd_disk import RaftDisk, SnapshotCorruptError
-from kubeproof.serve.wal import WALCorruptError
+from kubeproof.serve.etcd_disk import (
+    RaftDisk,
+    SnapshotCorruptError,
+    _encode_entries,
+    _encode_hard_state,
+)
+from kubeproof.serve.wal import MAGIC, WALCorruptError, WriteAheadLog, magic
 
 
 def _drain(node: RaftNode, disk: RaftDisk) -> None:
@@ -165,4 +173,77 @@ def test_save_fsyncs_when_ready_must_sync(tmp_path: Path, monkeypatch: pytest.Mo
     # A commit-only hard state change need not be synced (etcd's MustSync rule).
     disk.save(Ready(hard_state=HardState(1, 1, 1), must_sync=False))
     assert len(calls) == 1
+    disk.close()
+
+
+def test_a_version_1_log_replays_and_is_marked_version_2(tmp_path: Path) -> None:
+    """A log written before binary proposals (WAL format 1, JSON proposals) is read
+    as it is; opening it marks it format 2, so a JSON-only program refuses it."""
+    member_dir = tmp_path / "member"
+    (member_dir / "snap").mkdir(parents=True)
+    old, _ = WriteAheadLog.open(member_dir / "raft.wal", version=1)
+    ents = [Entry(1, 1)] + [
+        Entry(
+            1,
+            i,
+            data=encode_proposal_json(
+                Proposal.of(
+                    ClientRequest(PutRequest(key=b"k%d" % i, value=b"v"), client_id=9, seq=i)
+                )
+            ),
+        )
+        for i in range(2, 5)
+    ]
+    old.append(_encode_entries(ents) + _encode_hard_state(HardState(1, 1, 4)))
+    old.close()
+    assert (member_dir / "raft.wal").read_bytes()[: len(MAGIC)] == MAGIC
+
+    disk = RaftDisk.open(tmp_path)
+    assert (member_dir / "raft.wal").read_bytes()[: len(MAGIC)] == magic(2)
+    m = Member(MemberConfig(raft=RaftConfig(id=1, voters=(1,))), disk.storage, random.Random(1))
+    m.node.campaign()
+    while m.has_ready():
+        rd = m.ready()
+        disk.save(rd)
+        m.advance(rd, 0.0)
+    assert [kv.key for kv in m.store.apply_range(RangeRequest(key=b"k", range_end=b"l")).kvs] == [
+        b"k2",
+        b"k3",
+        b"k4",
+    ]
+    m.submit(ClientRequest(PutRequest(key=b"k5", value=b"v"), client_id=9, seq=5), 0.0)
+    while m.has_ready():
+        rd = m.ready()
+        disk.save(rd)
+        m.advance(rd, 0.0)
+    disk.close()
+    # The new entry is in format 1, and the whole log replays.
+    disk = RaftDisk.open(tmp_path)
+    data = [e.data for e in disk.storage.entries(1, disk.storage.last_index() + 1) if e.data]
+    assert len(data) == 4
+    assert data[0][:1] == b"{" and data[-1][:1] == b"\x01"
+    disk.close()
+
+
+def test_a_log_of_an_unknown_format_is_refused(tmp_path: Path) -> None:
+    member_dir = tmp_path / "member"
+    member_dir.mkdir()
+    (member_dir / "raft.wal").write_bytes(magic(3))
+    with pytest.raises(WALCorruptError, match="format version 3, which this program does not"):
+        RaftDisk.open(tmp_path)
+    assert (member_dir / "raft.wal").read_bytes() == magic(3), "left untouched"
+
+
+def test_prepare_write_encodes_now_and_writes_later(tmp_path: Path) -> None:
+    disk = RaftDisk.open(tmp_path)
+    size = disk.log.written
+    write, syncs = disk.prepare_write(
+        Ready(entries=(Entry(1, 1, data=b"x"),), hard_state=HardState(1, 1, 0), must_sync=True)
+    )
+    assert syncs and disk.log.written == size, "nothing written yet"
+    write()
+    assert disk.log.synced == disk.log.written > size
+    write, syncs = disk.prepare_write(Ready(hard_state=HardState(1, 1, 1)))
+    assert not syncs
+    write()
     disk.close()

@@ -3,12 +3,15 @@
 A `grpc.aio` client with kubeproof's own stubs talks to `EtcdGrpcServer`
 over loopback, both on one event loop, against the in-memory
 `StoreBackend` and against a real three-member cluster (`MemberServer`s
-over a `LocalNetwork`, each with its disk in a temp dir).
+over a `LocalNetwork`, each with its disk in a temp dir).  Every test runs
+with both gRPC engines: kubeproof's own HTTP/2 (``h2``) and grpcio's.
 """
 
 from __future__ import annotations
 
 import asyncio
+import os
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -17,12 +20,21 @@ import grpc
 import pytest
 
 from kubeproof.serve.etcd_backend import StoreBackend
-from kubeproof.serve.etcd_grpc import EtcdGrpcServer
+from kubeproof.serve.etcd_grpc import ENGINES, EtcdGrpcServer
 from kubeproof.serve.etcd_member import ClusterSpec, MemberServer, MemberSpec
 from kubeproof.serve.etcd_pb import rpc_pb2 as pb
 from kubeproof.serve.etcd_transport import LocalNetwork
 
 TIMEOUT = 30.0
+
+
+@pytest.fixture(autouse=True, params=ENGINES)
+def engine(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Every `EtcdGrpcServer` of the test uses this engine (its default comes from
+    the environment)."""
+    name: str = request.param
+    monkeypatch.setenv("KUBEPROOF_ETCD_GRPC_ENGINE", name)
+    return name
 
 
 class Stub:
@@ -311,6 +323,50 @@ def test_lease_expiry_is_decided_by_the_leader_clock(tmp_path: Path) -> None:
                 gone = await s.ttl(pb.LeaseTimeToLiveRequest(ID=lease.ID))
                 assert gone.TTL == -1
                 w.call.cancel()
+        finally:
+            await server.stop(0)
+            await member.stop()
+
+    asyncio.run(asyncio.wait_for(main(), 60))
+
+
+def test_a_put_is_answered_only_once_its_log_record_is_fsynced(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Group commit batches many puts into one record and one fsync, but no put is
+    answered before the fsync that covers its record has returned: at the moment
+    each answer arrives, its key is in the synced prefix of raft.wal."""
+    real_fsync = os.fsync
+    synced: dict[int, int] = {}  # fd -> file size made durable by its last fsync
+
+    def slow_fsync(fd: int) -> None:
+        size = os.fstat(fd).st_size  # the disk thread is the only writer
+        real_fsync(fd)
+        time.sleep(0.01)  # a slow disk: lets requests pile up behind each fsync
+        synced[fd] = size
+
+    monkeypatch.setattr(os, "fsync", slow_fsync)
+
+    async def main() -> None:
+        spec = ClusterSpec((MemberSpec("solo", "local://solo"),))
+        member = MemberServer(spec, "solo", tmp_path)
+        server = EtcdGrpcServer(member)
+        (port,) = await server.start(["http://127.0.0.1:0"])
+        await member.start(LocalNetwork().attach(member.id, member.deliver, member.unreachable))
+        wal = tmp_path / "member" / "raft.wal"
+        try:
+            async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as ch:
+                s = Stub(ch)
+                await s.put(pb.PutRequest(key=b"warm-up", value=b"v"))
+
+                async def put(i: int) -> None:
+                    key = b"durable-%04d" % i
+                    await s.put(pb.PutRequest(key=key, value=b"v"))
+                    fd = member.disk.log._fd
+                    assert key in wal.read_bytes()[: synced.get(fd, 0)], key
+
+                await asyncio.gather(*(put(i) for i in range(64)))
+            assert member.disk.fsyncs < 60, "batched: fewer fsyncs than puts"
         finally:
             await server.stop(0)
             await member.stop()

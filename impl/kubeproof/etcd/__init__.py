@@ -46,7 +46,14 @@ give each its own ``seq`` and send ``ack`` = its lowest outstanding seq.
 
 from .leases import LeaseClock
 from .member import CONF_CHANGE, EMPTY, Member, MemberConfig, NodeFactory, Output, err_timeout
-from .proposal import LeaseExpire, Proposal, ProposalError, decode_proposal, encode_proposal
+from .proposal import (
+    LeaseExpire,
+    Proposal,
+    ProposalError,
+    decode_proposal,
+    encode_proposal,
+    encode_proposal_json,
+)
 from .sessions import Decision, SessionTable
 from .state_machine import EXPIRE, INVALID, NOOP, WRITE, Applied, KVStateMachine, StateImage
 from .types import (
@@ -99,6 +106,7 @@ __all__ = [
     "WriteRequest",
     "decode_proposal",
     "encode_proposal",
+    "encode_proposal_json",
     "err_no_leader",
     "err_stale_request",
     "err_stopped",

@@ -188,6 +188,10 @@ class Member:
         self._leader = False
         self._expiry_counter = 0
         self._expiries: list[LeaseExpire] = []
+        self._proposed: dict[bytes, Proposal] = {}
+        """Entry data this member proposed -> the proposal it encodes, so that
+        applying its own entries skips decoding them (a pure cache: a miss
+        decodes, and it is emptied when leadership changes or it grows)."""
 
     # ------------------------------------------------------------ read-only
 
@@ -250,10 +254,13 @@ class Member:
             return Output(responses=(self.serializable_read(req),))
         if not req.is_write:
             return self.linearizable_read(req, now)
+        p = Proposal.of(req)
+        data = encode_proposal(p)
         try:
-            self.node.propose(encode_proposal(Proposal.of(req)))
+            self.node.propose(data)
         except ProposalDropped as e:
             return Output(responses=(self._answer(req, Result(error=err_no_leader(str(e)))),))
+        self._remember(data, p)
         self.waiters.add(req, now)
         self._note_leadership()
         return EMPTY
@@ -328,7 +335,7 @@ class Member:
             if e.index <= self.sm.index:
                 continue  # covered by the snapshot just restored
             if e.type is EntryType.EntryNormal:
-                a = self.sm.apply(e)
+                a = self.sm.apply(e, self._proposed.pop(e.data, None) if e.data else None)
                 self._after_apply(a, responses)
             else:
                 a = self._apply_conf_change(e)
@@ -365,11 +372,17 @@ class Member:
             self._expiries = []
         return Output(**kw) if any(kw.values()) else EMPTY  # type: ignore[arg-type]
 
+    def _remember(self, data: bytes, p: Proposal) -> None:
+        if len(self._proposed) >= 65536:
+            self._proposed.clear()
+        self._proposed[data] = p
+
     def _note_leadership(self) -> None:
         leader = self.node.state is StateType.Leader
         if leader == self._leader:
             return
         self._leader = leader
+        self._proposed.clear()
         if leader:
             self.clock.promote(self.now, self.sm.lease_ttls())
         else:
@@ -396,10 +409,13 @@ class Member:
         self._expiry_counter += 1
         # Unique over lives: a member leads in a given term in one life at most.
         ex = LeaseExpire(lease_id, version, f"{self.id}:{self.node.term}:{self._expiry_counter}")
+        p = Proposal(expire=ex)
+        data = encode_proposal(p)
         try:
-            self.node.propose(encode_proposal(Proposal(expire=ex)))
+            self.node.propose(data)
         except ProposalDropped:
             return  # retried after lease_retry
+        self._remember(data, p)
         self._expiries.append(ex)
 
     def _after_apply(self, a: Applied, responses: list[ClientResponse]) -> None:

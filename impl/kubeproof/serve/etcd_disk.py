@@ -12,8 +12,12 @@ RaftNode over the same storage").  Layout of a member's data dir::
 
 The log file is `kubeproof.serve.wal`'s framed format (a CRC-32 per
 record, a torn tail cut at open, damage before the tail refused with
-`WALCorruptError`).  Each record is the durable part of one `Ready`, as a
-sequence of tagged items, big-endian:
+`WALCorruptError`), format version 2 (`LOG_VERSION`): its entries may hold
+proposals in `kubeproof.etcd.proposal`'s binary format 1.  A version 1 log
+(written before that format existed: JSON proposals only) is read as it is
+and marked version 2 when opened, so a program that knows only JSON
+proposals refuses it instead of applying nothing.  Each record is the
+durable part of one `Ready`, as a sequence of tagged items, big-endian:
 
     b"S" index:u64 term:u64               a snapshot received from the leader
                                           (its file is written and synced first)
@@ -27,7 +31,11 @@ Replaying the records in order into a fresh `MemoryStorage` gives back the
 storage as it was after the last synced record.  `save(ready)` appends one
 record and, when ``ready.must_sync`` (or a snapshot) says so, fsyncs before
 returning: the caller sends the Ready's messages only after that, which is
-Raft's persist-before-send rule.
+Raft's persist-before-send rule.  `prepare_write(ready)` splits the disk
+half of that in two: the record is encoded and framed at once, on the
+caller's thread, and what it returns does only the system calls (write,
+fsync, and the snapshot file if any), so that a server can run it on a
+worker thread without that thread holding Python's GIL for long.
 
 Snapshot files are written to a temporary name, fsynced, renamed and the
 directory fsynced, so a snapshot file either exists whole or not at all;
@@ -48,7 +56,7 @@ import contextlib
 import os
 import struct
 import zlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from kubeproof import codec
@@ -63,15 +71,20 @@ from kubeproof.raft import (
     SnapshotMetadata,
 )
 
-from .wal import WALCorruptError, WriteAheadLog
+from .wal import WALCorruptError, WriteAheadLog, frame
 
 __all__ = [
+    "LOG_VERSION",
     "DiskCorruptError",
     "RaftDisk",
     "SnapshotCorruptError",
     "read_snapshot_file",
     "write_snapshot_file",
 ]
+
+LOG_VERSION = 2
+"""The raft.wal format written; versions 1 and 2 are read (see the module docstring)."""
+LOG_VERSIONS = (1, 2)
 
 SNAP_MAGIC = b"KPSNAP\x00\x01"
 _SNAP_HEAD = struct.Struct(">QI")  # payload length, crc32
@@ -252,7 +265,7 @@ class RaftDisk:
         if stale_log.exists():
             stale_log.unlink()  # a log rewrite that never finished: the old log stands
         wal_path = directory / "raft.wal"
-        log, records = WriteAheadLog.open(wal_path)
+        log, records = WriteAheadLog.open(wal_path, version=LOG_VERSION, accept=LOG_VERSIONS)
         storage = MemoryStorage()
         try:
             for n, rec in enumerate(records, start=1):
@@ -285,23 +298,39 @@ class RaftDisk:
         """The disk half of `save`: append ``rd``'s record and fsync when
         ``rd.must_sync`` or a snapshot says so.  Touches only the files, so a
         driver may run it in a worker thread while its loop goes on."""
+        self.prepare_write(rd)[0]()
+
+    def prepare_write(self, rd: Ready) -> tuple[Callable[[], None], bool]:
+        """`write` in two halves: encodes ``rd``'s record now and returns a
+        function that writes it (and the snapshot file, if any) and fsyncs
+        when it must, plus whether it will fsync.  The function does little
+        but system calls: a driver runs it in a worker thread.  Nothing else
+        may write to the log between the two halves."""
         parts: list[bytes] = []
         synced = rd.must_sync
-        if rd.snapshot is not None and not rd.snapshot.is_empty():
-            write_snapshot_file(self.snap_dir, rd.snapshot)
-            m = rd.snapshot.metadata
+        snap = rd.snapshot if rd.snapshot is not None and not rd.snapshot.is_empty() else None
+        if snap is not None:
+            m = snap.metadata
             parts.append(b"S" + _U64x2.pack(m.index, m.term))
             synced = True
         if rd.entries:
             parts.append(_encode_entries(rd.entries))
         if rd.hard_state is not None:
             parts.append(_encode_hard_state(rd.hard_state))
-        if parts:
-            self.log.append(b"".join(parts))
-            self.records += 1
-            if synced:
-                self.log.sync()
-                self.fsyncs += 1
+        framed = frame(b"".join(parts)) if parts else b""
+        log = self.log
+
+        def run() -> None:
+            if snap is not None:
+                write_snapshot_file(self.snap_dir, snap)
+            if framed:
+                log.write_frame(framed)
+                self.records += 1
+                if synced:
+                    log.sync()
+                    self.fsyncs += 1
+
+        return run, synced and bool(framed)
 
     def apply(self, rd: Ready) -> None:
         """The memory half of `save`: ``rd`` into ``storage`` (after `write`)."""
@@ -365,13 +394,13 @@ class RaftDisk:
     def _rewrite(self, record: bytes) -> None:
         wal_path = self.directory / "raft.wal"
         tmp = self.directory / "raft.wal.tmp"
-        new, _ = WriteAheadLog.open(tmp)
+        new, _ = WriteAheadLog.open(tmp, version=LOG_VERSION)
         new.append(record)
         new.close()  # fsyncs
         self.log.close()
         os.replace(tmp, wal_path)
         _fsync_dir(self.directory)
-        self.log, _ = WriteAheadLog.open(wal_path)
+        self.log, _ = WriteAheadLog.open(wal_path, version=LOG_VERSION, accept=LOG_VERSIONS)
         self.records = 1
         self.fsyncs += 1
 

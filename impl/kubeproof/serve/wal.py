@@ -3,8 +3,15 @@
 Theory of operation
 -------------------
 One file.  It starts with an 8-byte magic (``KPWAL``, a NUL, the format
-version 1, a newline) so a foreign or future file is refused, not misread.
-Then records, each framed as
+version, a newline) so a foreign or future file is refused, not misread.
+The framing is the same in every version; the version says what the
+payloads may hold, which is the caller's business: a caller opens a log
+with the version it writes and the versions it can read (``version``,
+``accept``), and a log of an older accepted version is marked with the
+newer one (its magic rewritten in place and fsynced) before anything is
+appended, so that a program that only knows the older version refuses the
+file rather than misreading what is appended now.  Version 1 is the
+default.  Then records, each framed as
 
     +----------------+----------------+----------------------+
     | length (u32 BE)| crc32 (u32 BE) | payload (length B)   |
@@ -49,9 +56,16 @@ from pathlib import Path
 
 from attrs import frozen
 
-MAGIC = b"KPWAL\x00\x01\n"
 HEADER = struct.Struct(">II")
 MAX_RECORD = 64 * 1024 * 1024
+
+
+def magic(version: int) -> bytes:
+    """The 8 bytes a log of format ``version`` starts with."""
+    return b"KPWAL\x00" + bytes((version,)) + b"\n"
+
+
+MAGIC = magic(1)
 
 __all__ = [
     "MAGIC",
@@ -59,6 +73,8 @@ __all__ = [
     "WALCorruptError",
     "WALScan",
     "WriteAheadLog",
+    "frame",
+    "magic",
     "scan",
 ]
 
@@ -81,16 +97,27 @@ class WALScan:
     records: tuple[bytes, ...]
     valid_end: int
     torn_bytes: int
+    version: int = 1
 
 
-def scan(data: bytes, path: str = "<bytes>") -> WALScan:
-    """Reads the records out of a whole log file's bytes (see the table above)."""
+def scan(data: bytes, path: str = "<bytes>", accept: tuple[int, ...] = (1,)) -> WALScan:
+    """Reads the records out of a whole log file's bytes (see the table above);
+    the file must be of one of the ``accept``ed versions."""
+    magics = {magic(v): v for v in accept}
     if len(data) < len(MAGIC):
-        if MAGIC.startswith(data):
+        if any(m.startswith(data) for m in magics):
             # A crash while the file was being created: nothing was ever logged.
-            return WALScan((), 0, len(data))
+            return WALScan((), 0, len(data), max(accept))
         raise WALCorruptError(path, 0, "not a kubeproof write-ahead log (bad magic)")
-    if data[: len(MAGIC)] != MAGIC:
+    version = magics.get(bytes(data[: len(MAGIC)]))
+    if version is None:
+        if data[:6] == b"KPWAL\x00" and data[7:8] == b"\n":
+            raise WALCorruptError(
+                path,
+                0,
+                f"a kubeproof write-ahead log of format version {data[6]}, which this"
+                f" program does not read (it reads {', '.join(map(str, accept))})",
+            )
         raise WALCorruptError(path, 0, "not a kubeproof write-ahead log (bad magic or version)")
     records: list[bytes] = []
     pos = len(MAGIC)
@@ -115,7 +142,16 @@ def scan(data: bytes, path: str = "<bytes>") -> WALScan:
             )
         records.append(payload)
         pos += HEADER.size + length
-    return WALScan(tuple(records), pos, 0)
+    return WALScan(tuple(records), pos, 0, version)
+
+
+def frame(payload: bytes) -> bytes:
+    """One record as it goes into the file: length, CRC-32, payload."""
+    if not payload:
+        raise ValueError("a write-ahead log record must not be empty")
+    if len(payload) > MAX_RECORD:
+        raise ValueError(f"record of {len(payload)} bytes exceeds the {MAX_RECORD} limit")
+    return HEADER.pack(len(payload), zlib.crc32(payload)) + payload
 
 
 def _fsync_dir(path: Path) -> None:
@@ -140,26 +176,43 @@ class WriteAheadLog:
         self.torn_bytes_cut = 0
 
     @classmethod
-    def open(cls, path: str | os.PathLike[str]) -> tuple[WriteAheadLog, tuple[bytes, ...]]:
+    def open(
+        cls,
+        path: str | os.PathLike[str],
+        *,
+        version: int = 1,
+        accept: tuple[int, ...] | None = None,
+    ) -> tuple[WriteAheadLog, tuple[bytes, ...]]:
         """Opens (creating if absent) the log at ``path`` for appending and
         returns it with the records it already held.  A torn tail is cut;
-        corruption raises `WALCorruptError` and leaves the file untouched."""
+        corruption raises `WALCorruptError` and leaves the file untouched.
+
+        ``version`` is the format written; ``accept`` (default: just
+        ``version``) the formats read.  A log of an older accepted format is
+        marked ``version`` before this returns."""
+        readable = accept if accept is not None else (version,)
+        if version not in readable:
+            raise ValueError(f"version {version} must be one of the accepted {readable}")
         p = Path(path)
         created = not p.exists()
         data = b"" if created else p.read_bytes()
-        result = scan(data, str(p)) if data else WALScan((), 0, 0)
+        result = scan(data, str(p), readable) if data else WALScan((), 0, 0, version)
         fd = os.open(p, os.O_RDWR | os.O_CREAT, 0o600)
         try:
             if result.valid_end == 0:
                 # Empty or a torn magic: start the file afresh.
                 os.ftruncate(fd, 0)
-                os.pwrite(fd, MAGIC, 0)
+                os.pwrite(fd, magic(version), 0)
                 os.fsync(fd)
                 offset = len(MAGIC)
             else:
                 offset = result.valid_end
                 if result.torn_bytes:
                     os.ftruncate(fd, offset)
+                    os.fsync(fd)
+                if result.version != version:
+                    # Same length, one sector: the old mark or the new, never half.
+                    os.pwrite(fd, magic(version), 0)
                     os.fsync(fd)
             if created:
                 _fsync_dir(p.parent)
@@ -173,16 +226,17 @@ class WriteAheadLog:
 
     def append(self, payload: bytes) -> int:
         """Writes one record (not yet durable); returns the offset its end reached."""
-        if not payload:
-            raise ValueError("a write-ahead log record must not be empty")
-        if len(payload) > MAX_RECORD:
-            raise ValueError(f"record of {len(payload)} bytes exceeds the {MAX_RECORD} limit")
-        frame = HEADER.pack(len(payload), zlib.crc32(payload)) + payload
-        view = memoryview(frame)
+        return self.write_frame(frame(payload))
+
+    def write_frame(self, framed: bytes) -> int:
+        """Writes one record already `frame`d (so that the framing can be done
+        on one thread and the write on another); returns the offset its end
+        reached."""
+        view = memoryview(framed)
         while view:
             n = os.write(self._fd, view)
             view = view[n:]
-        self.written += len(frame)
+        self.written += len(framed)
         return self.written
 
     def sync(self) -> int:
