@@ -158,7 +158,10 @@ class MemoryStorage:
                 "STORAGE-APPEND-GAP",
                 f"missing log entry [last: {self.last_index()}, append at: {entries[0].index}]",
             )
-        self._ents = [*self._ents[:offset], *entries]
+        # In place: copying the whole log on every append was ~5% of a put's CPU.
+        # Nothing holds a reference to the list (readers get slices or tuples).
+        del self._ents[offset:]
+        self._ents.extend(entries)
 
 
 def limit_size(ents: list[Entry], max_size: int | None) -> list[Entry]:
