@@ -8,14 +8,18 @@ operator and matchFields, required pod affinity and anti-affinity over the
 hostname and zone keys with namespaces and namespaceSelector, and DoNotSchedule
 topology spread with maxSkew, minDomains and the inclusion policies.  Values
 come from small pools so that pods and nodes actually interact.
+`preemption_clusters` adds priorities, preemptionPolicy and
+PodDisruptionBudgets.
 """
 
 from __future__ import annotations
 
 from functools import cache
 
+import attrs
 from hypothesis import strategies as st
 
+from kubeproof.sched.load import PodDisruptionBudget
 from kubeproof.sched.model import (
     Affinity,
     Container,
@@ -315,3 +319,107 @@ def clusters(
     for i in range(draw(st.integers(1, max_batch))):
         out.append(draw(pods(names, f"pod-{i}", focus=focus)))
     return ns, out
+
+
+PRIORITIES = (0, 5, 10)
+
+
+@st.composite
+def _pressed_nodes(draw: st.DrawFn, max_nodes: int) -> list[Node]:
+    out = []
+    for i in range(draw(st.integers(1, max_nodes))):
+        alloc = Resources(
+            draw(st.sampled_from((1000, 1000, 2000))), 4 * GI, 0, draw(st.sampled_from((2, 3, 110)))
+        )
+        labels = {HOST: f"n{i}", ZONE: draw(st.sampled_from(("a", "b")))}
+        out.append(Node(f"n{i}", labels=labels, allocatable=alloc, capacity=alloc))
+    return out
+
+
+@st.composite
+def _pressed_pod(draw: st.DrawFn, name: str, running_on: str = "") -> Pod:
+    """A pod that competes for room: cpu, sometimes a host port, anti-affinity, affinity, spread."""
+    ns = draw(st.sampled_from(("default", "default", "default", "other")))
+    app = draw(st.sampled_from(APPS))
+    cpu = draw(st.sampled_from((300, 500, 700, 1000)))
+    ports = (ContainerPort(80, 8080),) if draw(st.integers(0, 4)) == 0 else ()
+    container = Container(
+        "c", requests=Resources(cpu), requested_names=frozenset({"cpu"}), ports=ports
+    )
+    anti = aff = None
+    kind = draw(st.integers(0, 9))
+    term = PodAffinityTerm(
+        draw(st.sampled_from((HOST, ZONE))), LabelSelector({"app": draw(st.sampled_from(APPS))})
+    )
+    if kind <= 1:
+        anti = PodAntiAffinity((term,))
+    elif kind == 2:
+        aff = PodAffinity((term,))
+    affinity = Affinity(None, aff, anti) if aff or anti else None
+    spread: tuple[TopologySpreadConstraint, ...] = ()
+    if kind == 3:
+        spread = (TopologySpreadConstraint(1, ZONE, label_selector=LabelSelector({"app": app})),)
+    return Pod(
+        name,
+        namespace=ns,
+        labels={"app": app},
+        containers=(container,),
+        node_name=running_on,
+        affinity=affinity,
+        topology_spread_constraints=spread,
+        namespace_labels=NAMESPACE_LABELS[ns],
+    )
+
+
+@st.composite
+def preemption_clusters(
+    draw: st.DrawFn,
+    max_nodes: int = 3,
+    max_running: int = 4,
+    max_batch: int = 3,
+    pressed: bool | None = None,
+) -> tuple[list[Node], list[Pod], list[PodDisruptionBudget]]:
+    """(nodes, pods, budgets) where preemption can matter.
+
+    A third of the clusters are drawn as in `clusters` (every filter
+    feature), the rest are *pressed*: small nodes full of running pods that compete with the
+    batch for cpu, the pod count, a host port, anti-affinity, affinity
+    partners and spread.  Every pod gets a priority from a small pool, so
+    that equal priorities are common; a fifth of the batch has
+    ``preemptionPolicy: Never``.  Running pods are placed regardless of the
+    filters, as running pods may be.  Up to two PodDisruptionBudgets select
+    pods by app label, allowing 0 or 1 disruption.  `pressed` forces the
+    kind of cluster.
+    """
+    if pressed is None:
+        pressed = draw(st.integers(0, 2)) > 0
+    ns = draw(_pressed_nodes(max_nodes) if pressed else nodes(max_nodes))
+    names = [n.name for n in ns]
+
+    def one(name: str, running_on: str = "") -> Pod:
+        if pressed:
+            return draw(_pressed_pod(name, running_on))
+        return draw(pods(names, name, running_on))
+
+    out = []
+    for i in range(draw(st.integers(min(2, max_running) if pressed else 1, max_running))):
+        p = one(f"run-{i}", draw(st.sampled_from(names)))
+        out.append(attrs.evolve(p, priority=draw(st.sampled_from(PRIORITIES))))
+    for i in range(draw(st.integers(1, max_batch))):
+        p = one(f"pod-{i}")
+        policy = "Never" if draw(st.integers(0, 4)) == 0 else "PreemptLowerPriority"
+        out.append(
+            attrs.evolve(
+                p, priority=draw(st.sampled_from(PRIORITIES[1:])), preemption_policy=policy
+            )
+        )
+    budgets = [
+        PodDisruptionBudget(
+            draw(st.sampled_from(("default", "default", "other"))),
+            f"pdb-{i}",
+            LabelSelector({"app": draw(st.sampled_from(APPS))}),
+            draw(st.integers(0, 1)),
+        )
+        for i in range(draw(st.integers(0, 2)))
+    ]
+    return ns, out, budgets

@@ -137,3 +137,24 @@ def test_z3_places_what_greedy_leaves_pending() -> None:
     out = json.loads(z3.output)
     assert None not in out["placements"].values()
     assert out["solver"]["conflicts"] == []
+
+
+def test_z3_least_preemption_lists_the_evictions() -> None:
+    path = str(EXAMPLES / "sched-least-preemption.yaml")
+    args = [path, "--solver", "z3", "--objective", "least-preemption"]
+    r = CliRunner().invoke(schedule_command, [*args, "--json"])
+    assert r.exit_code == 1, r.output  # the evicted pods are no longer placed
+    out = json.loads(r.output)
+    assert out["evicted"] == ["default/batch-0", "default/batch-1"]
+    assert out["placements"]["default/batch-0"] is None
+    assert out["placements"]["default/cache-0"] == "a"
+    assert {out["placements"]["default/api-0"], out["placements"]["default/api-1"]} == {"a", "b"}
+    assert out["reasons"]["default/batch-0"].startswith("preempted by default/api-")
+    assert out["solver"]["objective_value"] == 2 and out["solver"]["pdb_violations"] == 0
+    assert out["solver"]["status"] == "optimal"
+    table = CliRunner().invoke(schedule_command, args)
+    assert "evicted" in table.output and "Evicted" in table.output
+    assert "2 eviction(s), 0 PodDisruptionBudget violation(s)" in table.output
+    # Other objectives evict nothing, and say so under the same key.
+    plain = CliRunner().invoke(schedule_command, [path, "--solver", "z3", "--json"])
+    assert json.loads(plain.output)["evicted"] == []

@@ -19,6 +19,22 @@ mutant                         the bug
                                key, whatever the value, operator and effect
 ``spread_skew_off_by_one``     topology spread allows a skew of maxSkew + 1
 =============================  ===========================================
+
+Preemption mutants (`PREEMPTION_MUTANTS`) break the "least-preemption"
+objective; each is a function from a cluster (nodes, pods, budgets) to the
+result the broken solver would give, checked by tests/test_sched_solver_preemption.py
+with ``check_placement(..., evicted=result.evicted)``:
+
+=============================  ===========================================
+mutant                         the bug
+=============================  ===========================================
+``evict_equal_priority``       a pending pod may evict a running pod of its
+                               own priority (the solver sees every pending
+                               pod one priority higher)
+``evictions_not_released``     the result forgets its evictions: the victims
+                               are reported running where they ran, so the
+                               checker sees them still holding their node
+=============================  ===========================================
 """
 
 from __future__ import annotations
@@ -27,10 +43,12 @@ from collections.abc import Callable, Sequence
 
 import attrs
 
+from kubeproof.sched.load import PodDisruptionBudget
 from kubeproof.sched.model import Node, Pod, Resources, Toleration
 from kubeproof.sched.solver import SolveResult, solve
 
 Misread = Callable[[Sequence[Node], Sequence[Pod]], tuple[list[Node], list[Pod]]]
+BrokenSolve = Callable[[Sequence[Node], Sequence[Pod], Sequence[PodDisruptionBudget]], SolveResult]
 
 
 def overcommit_by_one(nodes: Sequence[Node], pods: Sequence[Pod]) -> tuple[list[Node], list[Pod]]:
@@ -99,4 +117,28 @@ def mutant_solve(misread: Misread, nodes: Sequence[Node], pods: Sequence[Pod]) -
     )
 
 
-__all__ = ["MUTANTS", "mutant_solve"]
+def evict_equal_priority(
+    nodes: Sequence[Node], pods: Sequence[Pod], pdbs: Sequence[PodDisruptionBudget]
+) -> SolveResult:
+    believed = [p if p.node_name else attrs.evolve(p, priority=p.priority + 1) for p in pods]
+    return solve(nodes, believed, objective="least-preemption", explain=False, pdbs=pdbs)
+
+
+def evictions_not_released(
+    nodes: Sequence[Node], pods: Sequence[Pod], pdbs: Sequence[PodDisruptionBudget]
+) -> SolveResult:
+    r = solve(nodes, pods, objective="least-preemption", explain=False, pdbs=pdbs)
+    home = {p.key: p.node_name for p in pods}
+    return attrs.evolve(
+        r, evicted=(), placements={**r.placements, **{k: home[k] for k in r.evicted}}
+    )
+
+
+PREEMPTION_MUTANTS: dict[str, tuple[BrokenSolve, str]] = {
+    "evict_equal_priority": (evict_equal_priority, "SCHED-PREEMPTION-JUSTIFIED"),
+    "evictions_not_released": (evictions_not_released, "SCHED-NO-OVERCOMMIT"),
+}
+"""name -> (the broken solver, the invariant that must catch it)."""
+
+
+__all__ = ["MUTANTS", "PREEMPTION_MUTANTS", "mutant_solve"]

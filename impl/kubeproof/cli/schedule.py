@@ -5,7 +5,11 @@ Namespaces, Services, PriorityClasses, PodDisruptionBudgets ...) from
 multi-document YAML or JSON, schedules every pending pod, and prints the
 placement, the pods left pending with kube-scheduler's reason, and on
 request (``--explain POD``) every plugin's filter verdict and score on
-every node.  Exit status: 0 all pods placed, 1 some not, 2 invalid input.
+every node.  With ``--solver z3 --objective least-preemption`` the batch
+solver may evict lower-priority running pods; the table marks them
+"evicted" and ``--json`` lists them under ``"evicted"`` (z3 runs only).  The
+solver's time limit reads ``time.monotonic`` here, the composition root.
+Exit status: 0 all pods placed (none evicted), 1 some not, 2 invalid input.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ from __future__ import annotations
 import json
 import random
 import sys
+import time
 from collections.abc import Mapping
 from typing import Any
 
@@ -62,6 +67,8 @@ class Z3Outcome:
     objective: str
     objective_value: int | None
     conflicts: tuple[tuple[tuple[str, ...], tuple[str, ...], str], ...]
+    evicted: tuple[str, ...] = ()
+    pdb_violations: int = 0
 
 
 def _run_z3(
@@ -77,6 +84,8 @@ def _run_z3(
             gang=gang,
             timeout_s=timeout,
             seed=seed,
+            clock=time.monotonic,
+            pdbs=cluster.pdbs,
         )
     except (SolverInputError, ValueError) as e:
         _fail_input(str(e))
@@ -87,8 +96,11 @@ def _run_z3(
         objective=result.objective,
         objective_value=result.objective_value,
         conflicts=tuple((c.pods, c.constraints, c.message) for c in result.conflicts),
+        evicted=result.evicted,
+        pdb_violations=result.pdb_violations,
     )
-    return ScheduleResult(dict(result.placements), dict(result.reasons)), outcome
+    placed = ScheduleResult(dict(result.placements), dict(result.reasons), preempted=result.evicted)
+    return placed, outcome
 
 
 def _field(result: object, name: str) -> Mapping[str, Any]:
@@ -208,10 +220,11 @@ def _print_explanation(console: Console, e: Explanation) -> None:
 @click.option("--gang", is_flag=True, help="z3: place all pending pods or none.")
 @click.option(
     "--objective",
-    type=click.Choice(["score", "fewest-nodes", "placed"]),
+    type=click.Choice(["score", "fewest-nodes", "placed", "least-preemption"]),
     default="score",
     show_default=True,
-    help="z3: what to optimise once the most pods are placed.",
+    help="z3: what to optimise once the most pods are placed; least-preemption "
+    "may evict lower-priority running pods, as few as it can.",
 )
 @click.option(
     "--timeout",
@@ -275,6 +288,7 @@ def schedule_command(
                 if k in result.explanations
             }
         if outcome is not None:
+            out["evicted"] = list(outcome.evicted)
             out["solver"] = {
                 "status": outcome.status,
                 "optimal": outcome.optimal,
@@ -285,19 +299,29 @@ def schedule_command(
                     for p, c, m in outcome.conflicts
                 ],
             }
+            if outcome.objective == "least-preemption":
+                out["solver"]["pdb_violations"] = outcome.pdb_violations
         click.echo(json.dumps(out, indent=2, sort_keys=True))
     else:
         console = Console(soft_wrap=False)
         table = Table(caption=f"{solver} solver, kube-scheduler {KUBE_VERSION} semantics")
         table.add_column("pod")
         table.add_column("node")
+        evicted = set(outcome.evicted if outcome is not None else ())
         for key, node in result.placements.items():
-            table.add_row(key, node if node else "[red]pending[/red]")
+            shown = node or "[red]pending[/red]"
+            table.add_row(key, "[yellow]evicted[/yellow]" if key in evicted else shown)
         console.print(table)
-        if result.reasons:
+        pending = {k: v for k, v in result.reasons.items() if k not in evicted}
+        if pending:
             console.print("\n[bold]Not placed[/bold]")
-            for key, why in result.reasons.items():
+            for key, why in pending.items():
                 console.print(f"  {key}: {why}", soft_wrap=True)
+        if evicted:
+            console.print("\n[bold]Evicted[/bold]")
+            for key in result.placements:
+                if key in evicted:
+                    console.print(f"  {key}: {result.reasons.get(key, '')}", soft_wrap=True)
         for k in keys:
             if k in result.explanations:
                 _print_explanation(console, result.explanations[k])
@@ -305,7 +329,12 @@ def schedule_command(
             console.print(f"\nz3: {outcome.status}", end="")
             if outcome.objective_value is not None:
                 proved = " (proved optimal)" if outcome.optimal else ""
-                console.print(f"; {outcome.objective} = {outcome.objective_value}{proved}", end="")
+                value = f"{outcome.objective_value}"
+                if outcome.objective == "least-preemption":
+                    value += (
+                        f" eviction(s), {outcome.pdb_violations} PodDisruptionBudget violation(s)"
+                    )
+                console.print(f"; {outcome.objective} = {value}{proved}", end="")
             console.print()
             if outcome.conflicts:
                 console.print("\n[bold]Constraints that cannot hold together[/bold]")

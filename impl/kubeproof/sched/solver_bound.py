@@ -24,6 +24,18 @@ loosens the bound, so it stays valid: the integer optimum is at most the
 floor of the relaxed count or score (at least the ceiling of the relaxed
 node count).  When the search meets the bound, optimality is
 proved without any unsatisfiability proof.
+
+In a preemption problem the capacities are those left by the *fixed*
+running pods (every evictable pod gone) and a spread row counts the
+evictable pods of a domain only where that loosens it, so the bound on the
+pods placed stays valid whatever is evicted.  For the least number of
+evictions, each evictable pod q gets a real ``keep[q]`` in [0, 1] that adds
+its requests to its node's rows (a row whose evictable pods alone exceed the
+room holds only in proportion to a fractional "busy" share, as the encoding's
+row holds only while a pod asking for the resource is there), ``1 - keep[q]``
+is at most the higher-priority preemptors placed on q's node, and the sum of
+``1 - keep`` is minimized; the ceiling of the optimum bounds the count from
+below.  A timeout of None means no time limit.
 """
 
 from __future__ import annotations
@@ -38,7 +50,7 @@ import z3
 from .model import PODS
 from .solver_problem import Problem
 
-__all__ = ["lp_nodes_bound", "lp_placed_bound", "lp_score_bound"]
+__all__ = ["lp_evictions_bound", "lp_nodes_bound", "lp_placed_bound", "lp_score_bound"]
 
 
 def _classes(prob: Problem, hopeful: Sequence[int]) -> dict[int, list[int]]:
@@ -49,7 +61,12 @@ def _classes(prob: Problem, hopeful: Sequence[int]) -> dict[int, list[int]]:
 
 
 def _relaxation(
-    prob: Problem, hopeful: Sequence[int], placed: int, ctx: z3.Context, use: Mapping[int, Any]
+    prob: Problem,
+    hopeful: Sequence[int],
+    placed: int,
+    ctx: z3.Context,
+    use: Mapping[int, Any],
+    keep: Mapping[int, Any] | None = None,
 ) -> tuple[Any, dict[tuple[int, int], Any]]:
     opt = z3.Optimize(ctx=ctx)
     classes = _classes(prob, hopeful)
@@ -86,15 +103,71 @@ def _relaxation(
         if not here:
             continue
         scale = use.get(ni, z3.RealVal(1, ctx))
-        pods_free = max(0, prob.nodes[ni].allocatable.pods - len(prob.running_on[ni]))
-        opt.add(z3.Sum([v for _, v in here]) <= pods_free * scale)
+        soft = prob.evictable_on[ni] if keep is not None else ()
+        pods_free = max(0, prob.nodes[ni].allocatable.pods - len(prob.fixed_on[ni]))
+        row = _Row(opt, ctx, ni, classes)
+        row.add(
+            PODS,
+            [(k, v, 1) for k, v in here],
+            [(keep[qi], 1) for qi in soft] if keep else [],
+            pods_free,
+            scale,
+        )
         names = {r for k, _ in here for r in prob.requests[classes[k][0]]} - {PODS}
         for r in names:
-            opt.add(
-                z3.Sum([v * prob.requests[classes[k][0]].get(r, 0) for k, v in here])
-                <= max(0, prob.free(ni, r)) * scale
+            row.add(
+                r,
+                [(k, v, prob.requests[classes[k][0]].get(r, 0)) for k, v in here],
+                [
+                    (keep[qi], w)
+                    for qi in soft
+                    if keep and (w := prob.running_requests[qi].get(r, 0)) > 0
+                ],
+                max(0, prob.free(ni, r)),
+                scale,
             )
+    if keep:
+        # An evicted pod needs a preemptor of higher priority on its node.
+        for qi, kq in keep.items():
+            q = prob.running[qi]
+            by = [
+                v
+                for (k, ni), v in y.items()
+                if ni == prob.running_node[qi]
+                and classes[k][0] in prob.preemptors
+                and prob.batch[classes[k][0]].priority > q.priority
+            ]
+            opt.add(1 - kq <= z3.Sum(by or [z3.RealVal(0, ctx)]))
     return opt, y
+
+
+class _Row:
+    """One node's capacity rows; with evictable pods, relaxed from `Encoding._capped`."""
+
+    def __init__(self, opt: Any, ctx: z3.Context, ni: int, classes: Mapping[int, Sequence[int]]):
+        self.opt, self.ctx, self.ni, self.classes = opt, ctx, ni, classes
+
+    def add(
+        self,
+        r: str,
+        batch: Sequence[tuple[int, Any, int]],
+        soft: Sequence[tuple[Any, int]],
+        cap: int,
+        scale: Any,
+    ) -> None:
+        lhs = z3.Sum([v * w for _, v, w in batch if w] + [kq * w for kq, w in soft])
+        over = max(0, sum(w for _, w in soft) - cap)
+        if not over:
+            self.opt.add(lhs <= cap * scale)
+            return
+        # The row holds only while a pod asking for r is on the node: a
+        # fractional "busy" at least each such class's share.
+        busy = z3.Real(f"busy_{self.ni}_{r}", self.ctx)
+        self.opt.add(busy >= 0, busy <= 1)
+        for k, v, w in batch:
+            if w:
+                self.opt.add(v <= len(self.classes[k]) * busy)
+        self.opt.add(lhs <= cap + over * (1 - busy))
 
 
 def _spread_rows(
@@ -120,11 +193,16 @@ def _spread_rows(
     key = c.topology_key
     eligible = [ni for ni, n in enumerate(prob.nodes) if c.eligible(rep, n, keys)]
     values = sorted({prob.nodes[ni].labels[key] for ni in eligible})
-    running = dict.fromkeys(values, 0)
+    # Fixed pods always count; evictable ones may or may not: `low` and `high`
+    # bound a domain's running count.
+    low = dict.fromkeys(values, 0)
+    high = dict.fromkeys(values, 0)
     for qi, q in enumerate(prob.running):
         qn = prob.running_node[qi]
         if qn in eligible and c.counts(rep, q):
-            running[prob.nodes[qn].labels[key]] += 1
+            high[prob.nodes[qn].labels[key]] += 1
+            if prob.fixed[qi]:
+                low[prob.nodes[qn].labels[key]] += 1
     x = {
         v: z3.Sum(
             [
@@ -140,11 +218,16 @@ def _spread_rows(
         for u in values:
             for v in values:
                 if u != v:
-                    slack = max(0, c.max_skew + running[v] - running[u])
+                    slack = max(0, c.max_skew + high[v] - low[u])
                     opt.add(x[u] - x[v] <= slack)
     else:
         for u in values:
-            opt.add(x[u] <= max(0, c.max_skew - running[u]))
+            opt.add(x[u] <= max(0, c.max_skew - low[u]))
+
+
+def _limit(opt: Any, timeout_ms: int | None) -> None:
+    if timeout_ms is not None:
+        opt.set("timeout", max(1, timeout_ms))
 
 
 def _value(x: Any) -> Fraction | None:
@@ -160,7 +243,7 @@ def lp_score_bound(
     scores: Sequence[Mapping[int, int]],
     hopeful: Sequence[int],
     placed: int,
-    timeout_ms: int,
+    timeout_ms: int | None,
 ) -> int | None:
     """An upper bound on the score of any placement of `placed` pods, or None."""
     ctx = z3.Context()
@@ -170,19 +253,19 @@ def lp_score_bound(
         [v * scores[classes[k][0]][ni] for (k, ni), v in y.items()] or [z3.RealVal(0, ctx)]
     )
     handle = opt.maximize(goal)
-    opt.set("timeout", max(1, timeout_ms))
+    _limit(opt, timeout_ms)
     if opt.check() != z3.sat:
         return None
     upper = _value(handle.upper())
     return None if upper is None else math.floor(upper)
 
 
-def lp_placed_bound(prob: Problem, hopeful: Sequence[int], timeout_ms: int) -> int | None:
+def lp_placed_bound(prob: Problem, hopeful: Sequence[int], timeout_ms: int | None) -> int | None:
     """An upper bound on the number of pods any placement places, or None."""
     ctx = z3.Context()
     opt, y = _relaxation(prob, hopeful, 0, ctx, {})
     handle = opt.maximize(z3.Sum(list(y.values()) or [z3.RealVal(0, ctx)]))
-    opt.set("timeout", max(1, timeout_ms))
+    _limit(opt, timeout_ms)
     if opt.check() != z3.sat:
         return None
     upper = _value(handle.upper())
@@ -190,7 +273,7 @@ def lp_placed_bound(prob: Problem, hopeful: Sequence[int], timeout_ms: int) -> i
 
 
 def lp_nodes_bound(
-    prob: Problem, hopeful: Sequence[int], placed: int, timeout_ms: int
+    prob: Problem, hopeful: Sequence[int], placed: int, timeout_ms: int | None
 ) -> int | None:
     """A lower bound on the new nodes (no running pods) any placement of `placed` pods uses."""
     ctx = z3.Context()
@@ -199,7 +282,24 @@ def lp_nodes_bound(
     for u in use.values():
         opt.add(u >= 0, u <= 1)
     handle = opt.minimize(z3.Sum(list(use.values()) or [z3.RealVal(0, ctx)]))
-    opt.set("timeout", max(1, timeout_ms))
+    _limit(opt, timeout_ms)
+    if opt.check() != z3.sat:
+        return None
+    lower = _value(handle.lower())
+    return None if lower is None else math.ceil(lower)
+
+
+def lp_evictions_bound(
+    prob: Problem, hopeful: Sequence[int], placed: int, timeout_ms: int | None
+) -> int | None:
+    """A lower bound on the evictions any placement of `placed` pods needs, or None."""
+    ctx = z3.Context()
+    keep = {qi: z3.Real(f"keep_{qi}", ctx) for qi in prob.evictable}
+    opt, _ = _relaxation(prob, hopeful, placed, ctx, {}, keep)
+    for kq in keep.values():
+        opt.add(kq >= 0, kq <= 1)
+    handle = opt.minimize(z3.Sum([1 - kq for kq in keep.values()] or [z3.RealVal(0, ctx)]))
+    _limit(opt, timeout_ms)
     if opt.check() != z3.sat:
         return None
     lower = _value(handle.lower())

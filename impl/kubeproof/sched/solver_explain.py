@@ -11,13 +11,14 @@ placement, an unsat core: a subset of the literals that already cannot hold
 together.  The core is then shrunk by deletion (drop one literal, re-check;
 if still unsatisfiable keep it dropped), pods first, so that the answer names
 as few pods and constraints as it can; every check is bounded by the deadline
-and a literal whose check times out is kept.
+(none without a clock) and a literal whose check times out is kept.
 
 `words` turns a core into a `Conflict`: the pods, one sentence per
 constraint, and a summary.  When the core is made only of capacity and static
 node restrictions (the common "not enough room where they may go" case) the
 summary adds up what the pods need against what the nodes left to them have
-free.
+free.  In a preemption problem "free" is what the fixed running pods leave;
+the evictable pods are named, with the rule that lets them be evicted.
 """
 
 from __future__ import annotations
@@ -73,7 +74,7 @@ class Explainer:
         *,
         seed: int,
         deadline: float,
-        clock: Callable[[], float],
+        clock: Callable[[], float] | None,
     ) -> None:
         self.problem = problem
         self.deadline = deadline
@@ -87,10 +88,11 @@ class Explainer:
         self.family_of = {str(v): k for k, v in self.enc.lits.items()}
 
     def _check(self, assumptions: Sequence[Any]) -> Any:
-        left = self.deadline - self.clock()
-        if left <= 0:
-            return z3.unknown
-        self.solver.set("timeout", max(1, int(left * 1000)))
+        if self.clock is not None:
+            left = self.deadline - self.clock()
+            if left <= 0:
+                return z3.unknown
+            self.solver.set("timeout", max(1, int(left * 1000)))
         return self.solver.check(*assumptions)
 
     def core(self, pods: Sequence[int]) -> list[Family] | None:
@@ -120,7 +122,16 @@ class Explainer:
         keys = tuple(prob.batch[pi].key for pi in pods)
         grouped: dict[str, list[str]] = {}
         order = {p.key: i for i, p in enumerate(prob.batch)}
-        kinds = ("static", "capacity", "ports", "anti", "affinity", "spread")
+        kinds = (
+            "static",
+            "capacity",
+            "victim",
+            "ports",
+            "anti",
+            "running-anti",
+            "affinity",
+            "spread",
+        )
         for f in sorted(
             core,
             key=lambda f: (
@@ -180,18 +191,42 @@ class Explainer:
         if kind == "capacity":
             ni, r = int(str(fam[1])), str(fam[2])
             node = prob.nodes[ni]
+            soft = prob.evictable_on[ni]
+            unless = (
+                f", counting {_names([prob.running[qi].key for qi in soft])} as evicted"
+                if soft
+                else ""
+            )
             if r == PODS:
-                free = max(0, node.allocatable.pods - len(prob.running_on[ni]))
-                return "", f"node {node.name} has room for {free} more pod(s)"
+                free = max(0, node.allocatable.pods - len(prob.fixed_on[ni]))
+                return "", f"node {node.name} has room for {free} more pod(s){unless}"
             free = prob.free(ni, r)
             used = prob.used[ni][r]
             extra = f" ({fmt_amount(r, used)} of {fmt_amount(r, node.allocatable.get(r))} used)"
             return "", f"node {node.name} has {fmt_amount(r, max(free, 0))} {r} free" + (
                 extra if used else ""
+            ) + unless
+        if kind == "victim":
+            q = prob.running[int(str(fam[1]))]
+            return "", (
+                f"running pod {q.key} (priority {q.priority}) may only be evicted for a pod "
+                f"of higher priority that may preempt and is bound to {q.node_name}"
+            )
+        if kind == "running-anti":
+            qi, ti = int(str(fam[1])), int(str(fam[2]))
+            q, t = prob.running[qi], prob.running_anti[qi][ti]
+            return "", (
+                f"running pod {q.key} (priority {q.priority}) admits no pod "
+                f"{describe_selector(t.selector)} in its {t.topology_key!r} domain while it runs"
             )
         if kind == "ports":
             ni = int(str(fam[1]))
             users = [prob.batch[pi].key for pi in pods if prob.batch[pi].host_ports()]
+            users += [
+                f"running {prob.running[qi].key}"
+                for qi in prob.evictable_on[ni]
+                if prob.running[qi].host_ports()
+            ]
             return "", f"on node {prob.nodes[ni].name} the host ports of {_names(users)} conflict"
         if kind == "anti":
             pi, ti = int(str(fam[1])), int(str(fam[2]))
@@ -212,6 +247,14 @@ class Explainer:
             return prob.batch[pi].key, f"{{pods}} topology spread: {prob.spread[pi][ci].describe()}"
         return "", ":".join(map(str, fam))
 
+    def _after_evicting(self, ni: int) -> str:
+        soft = self.problem.evictable_on[ni]
+        return (
+            f" (after evicting {_names([self.problem.running[qi].key for qi in soft])})"
+            if soft
+            else ""
+        )
+
     def _capacity_summary(self, core: Sequence[Family], pods: Sequence[int]) -> str:
         # Only when the core is "these pods, these node restrictions, these capacities".
         if not pods or any(f[0] not in ("place", "static", "capacity") for f in core):
@@ -228,12 +271,13 @@ class Explainer:
             if r == PODS:
                 need = len(pods)
                 room = sum(
-                    max(0, prob.nodes[ni].allocatable.pods - len(prob.running_on[ni]))
-                    for ni in nodes
+                    max(0, prob.nodes[ni].allocatable.pods - len(prob.fixed_on[ni])) for ni in nodes
                 )
+                evicting = "".join(self._after_evicting(ni) for ni in nodes)
                 parts.append(
                     f"they are {need} pods and the nodes open to them ({names}) "
                     f"have room for {room} more"
+                    + (" once lower-priority pods go" if evicting else "")
                 )
                 continue
             asks = [prob.requests[pi].get(r, 0) for pi in pods]
@@ -244,7 +288,7 @@ class Explainer:
             )
             frees = [max(prob.free(ni, r), 0) for ni in nodes]
             split = ", ".join(
-                f"{prob.nodes[ni].name} {fmt_amount(r, f)}"
+                f"{prob.nodes[ni].name} {fmt_amount(r, f)}" + self._after_evicting(ni)
                 for ni, f in zip(nodes, frees, strict=True)
             )
             verb = "need" if len(pods) > 1 else "needs"

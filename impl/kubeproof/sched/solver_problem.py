@@ -21,21 +21,37 @@ everything that does not depend on where the batch goes:
   (required pod affinity with its first-pod exception, topology spread skew),
   evaluated against the running pods only: the verdict kube-scheduler would
   give if this pod were the next one scheduled.  It words the reason for a pod
-  that has no candidate at all, in kube-scheduler's message form.
+  that has no candidate at all, in kube-scheduler's message form
+  (`kube_message`, which always counts every running pod).
 * identical pods (equal in every field but name and uid) share a *class*,
   and so do empty nodes that no pod can tell apart; the encoder breaks the
   symmetry between the members of a class.
+
+With ``preemption=True`` (the solver's "least-preemption" objective) some
+running pods are *evictable*: those of lower priority than a batch pod that
+may preempt (``preemptionPolicy`` is not ``Never``) and that has the running
+pod's node among its candidates.  Everything above is then computed against
+the *fixed* running pods only (the others may be gone when the batch binds),
+so `used`, `free`, the candidates and the static failures describe the node
+with every evictable pod evicted; the encoder adds each evictable pod back
+behind a "kept" Boolean.  The evictable set is a fixpoint: candidates computed
+with fewer fixed pods are a superset of the true ones, so a pod that no
+candidate preemptor can reach is fixed, and the candidates are computed
+again until nothing changes.  `pdb_members` lists, per PodDisruptionBudget,
+the evictable pods it covers (kube's `filterPodsWithPDBViolation` matching:
+same namespace, a pod with labels, a non-empty selector that selects them)
+and how many disruptions it allows.
 """
 
 from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Sequence
-from typing import Final
+from typing import Final, Protocol
 
 import attrs
 
-from .model import PODS, Node, Pod
+from .model import PODS, LabelSelector, Node, Pod
 from .solver_match import (
     FILTER_ORDER,
     Spread,
@@ -45,12 +61,14 @@ from .solver_match import (
     pod_affinity_terms,
     pods_ports_conflict,
     request_amounts,
+    selector_is_everything,
+    selector_matches,
     spread_constraints,
     unschedulable_blocks,
     untolerated_taint,
 )
 
-__all__ = ["Failure", "Problem", "SolverInputError", "kube_message"]
+__all__ = ["Budget", "Failure", "Problem", "SolverInputError", "kube_message"]
 
 Failure = tuple[str, str]
 """(filter plugin, kube-scheduler's reason text)."""
@@ -71,10 +89,38 @@ class SolverInputError(ValueError):
     """The nodes and pods given to the solver are inconsistent."""
 
 
+class Budget(Protocol):
+    """A PodDisruptionBudget as preemption reads it (`kubeproof.sched.load.PodDisruptionBudget`)."""
+
+    @property
+    def namespace(self) -> str: ...
+    @property
+    def selector(self) -> LabelSelector: ...
+    @property
+    def disruptions_allowed(self) -> int: ...
+
+
+def pdb_covers(pdb: Budget, pod: Pod) -> bool:
+    """Does the budget count this pod (kube's `filterPodsWithPDBViolation`)?"""
+    return (
+        bool(pod.labels)
+        and pdb.namespace == pod.namespace
+        and not selector_is_everything(pdb.selector)
+        and selector_matches(pdb.selector, pod.labels)
+    )
+
+
 class Problem:
     """Nodes, running pods and the batch, with the static facts the encoder needs."""
 
-    def __init__(self, nodes: Sequence[Node], pods: Sequence[Pod]) -> None:
+    def __init__(
+        self,
+        nodes: Sequence[Node],
+        pods: Sequence[Pod],
+        *,
+        preemption: bool = False,
+        pdbs: Sequence[Budget] = (),
+    ) -> None:
         self.nodes: tuple[Node, ...] = tuple(nodes)
         self.node_index: dict[str, int] = {}
         for i, n in enumerate(self.nodes):
@@ -103,11 +149,9 @@ class Problem:
         for qi, ni in enumerate(self.running_node):
             on[ni].append(qi)
         self.running_on: tuple[tuple[int, ...], ...] = tuple(tuple(x) for x in on)
-        used: list[Counter[str]] = [Counter() for _ in self.nodes]
-        for qi, ni in enumerate(self.running_node):
-            used[ni].update(request_amounts(running[qi].requests()))
-            used[ni][PODS] += 1
-        self.used: tuple[Counter[str], ...] = tuple(used)
+        self.running_requests: tuple[dict[str, int], ...] = tuple(
+            request_amounts(q.requests()) for q in running
+        )
 
         self.requests: tuple[dict[str, int], ...] = tuple(
             request_amounts(p.requests()) for p in batch
@@ -118,18 +162,80 @@ class Problem:
         self.running_anti: tuple[tuple[Term, ...], ...] = tuple(
             anti_affinity_terms(q) for q in running
         )
-        self.static: tuple[tuple[tuple[Failure, ...], ...], ...] = tuple(
-            tuple(self._static_failures(pi, ni) for ni in range(len(self.nodes)))
-            for pi in range(len(batch))
-        )
-        self.candidates: tuple[tuple[int, ...], ...] = tuple(
-            tuple(ni for ni, f in enumerate(row) if not f) for row in self.static
+        self.preemption = preemption
+        self.preemptors: tuple[int, ...] = ()
+        evictable: frozenset[int] = frozenset()
+        if preemption:
+            self.preemptors = tuple(
+                pi for pi, p in enumerate(batch) if p.preemption_policy != "Never"
+            )
+            top = max((batch[pi].priority for pi in self.preemptors), default=None)
+            if top is not None:
+                evictable = frozenset(qi for qi, q in enumerate(running) if q.priority < top)
+        while True:
+            self._digest(evictable)
+            if not evictable:
+                break
+            reachable = frozenset(
+                qi
+                for qi in evictable
+                if any(
+                    batch[pi].priority > running[qi].priority
+                    and self.running_node[qi] in self.candidate_set[pi]
+                    for pi in self.preemptors
+                )
+            )
+            if reachable == evictable:
+                break
+            evictable = reachable
+        self.pdb_members: tuple[tuple[tuple[int, ...], int], ...] = tuple(
+            (
+                tuple(qi for qi in self.evictable if pdb_covers(b, running[qi])),
+                b.disruptions_allowed,
+            )
+            for b in pdbs
         )
         classes: dict[Pod, int] = {}
         self.pod_class: tuple[int, ...] = tuple(
             classes.setdefault(attrs.evolve(p, name="", uid=""), len(classes)) for p in batch
         )
         self.node_class: tuple[int, ...] = self._node_classes()
+
+    def _digest(self, evictable: frozenset[int]) -> None:
+        """Everything that depends on which running pods are fixed."""
+        self.evictable: tuple[int, ...] = tuple(sorted(evictable))
+        self.fixed: tuple[bool, ...] = tuple(qi not in evictable for qi in range(len(self.running)))
+        self.fixed_on: tuple[tuple[int, ...], ...] = tuple(
+            tuple(qi for qi in qs if self.fixed[qi]) for qs in self.running_on
+        )
+        self.evictable_on: tuple[tuple[int, ...], ...] = tuple(
+            tuple(qi for qi in qs if not self.fixed[qi]) for qs in self.running_on
+        )
+        used: list[Counter[str]] = [Counter() for _ in self.nodes]
+        for ni, qs in enumerate(self.fixed_on):
+            for qi in qs:
+                used[ni].update(self.running_requests[qi])
+                used[ni][PODS] += 1
+        self.used: tuple[Counter[str], ...] = tuple(used)
+        """Per node, the fixed running pods' requests and their count (``pods``)."""
+        self.static: tuple[tuple[tuple[Failure, ...], ...], ...] = tuple(
+            tuple(self._static_failures(pi, ni) for ni in range(len(self.nodes)))
+            for pi in range(len(self.batch))
+        )
+        self.candidates: tuple[tuple[int, ...], ...] = tuple(
+            tuple(ni for ni, f in enumerate(row) if not f) for row in self.static
+        )
+        self.candidate_set: tuple[frozenset[int], ...] = tuple(
+            frozenset(c) for c in self.candidates
+        )
+
+    def pdb_violations(self, evicted: Sequence[int]) -> int:
+        """Evictions beyond what the budgets allow, summed over the budgets."""
+        gone = set(evicted)
+        return sum(
+            max(0, sum(1 for qi in members if qi in gone) - max(allowed, 0))
+            for members, allowed in self.pdb_members
+        )
 
     def _node_classes(self) -> tuple[int, ...]:
         """Nodes no pod could tell apart share a class (the encoder breaks their symmetry).
@@ -183,7 +289,7 @@ class Problem:
     # ----------------------------------------------------------------- capacity
 
     def free(self, ni: int, resource: str) -> int:
-        """Allocatable minus the running pods' requests (may be negative)."""
+        """Allocatable minus the fixed running pods' requests (may be negative)."""
         return self.nodes[ni].allocatable.get(resource) - self.used[ni][resource]
 
     # ----------------------------------------------------------------- static filters
@@ -202,7 +308,7 @@ class Problem:
         if not node_affinity_matches(pod, node):
             out.append(("NodeAffinity", R_AFFINITY))
         if pod.host_ports() and any(
-            pods_ports_conflict(pod, self.running[qi]) for qi in self.running_on[ni]
+            pods_ports_conflict(pod, self.running[qi]) for qi in self.fixed_on[ni]
         ):
             out.append(("NodePorts", R_PORTS))
         out.extend(("NodeResourcesFit", r) for r in self.resource_failures(pi, ni))
@@ -217,10 +323,10 @@ class Problem:
         return tuple(out)
 
     def resource_failures(self, pi: int, ni: int) -> list[str]:
-        """NodeResourcesFit against the running pods: "Too many pods", "Insufficient X"."""
+        """NodeResourcesFit against the fixed running pods: "Too many pods", "Insufficient X"."""
         out = []
         node = self.nodes[ni]
-        if len(self.running_on[ni]) + 1 > node.allocatable.pods:
+        if len(self.fixed_on[ni]) + 1 > node.allocatable.pods:
             out.append("Too many pods")
         out.extend(
             f"Insufficient {r}"
@@ -236,7 +342,11 @@ class Problem:
             if v is None:
                 continue
             for qi, qn in enumerate(self.running_node):
-                if self.nodes[qn].labels.get(t.topology_key) == v and t.matches(self.running[qi]):
+                if (
+                    self.fixed[qi]
+                    and self.nodes[qn].labels.get(t.topology_key) == v
+                    and t.matches(self.running[qi])
+                ):
                     return True
         return False
 
@@ -244,6 +354,8 @@ class Problem:
         labels = self.nodes[ni].labels
         pod = self.batch[pi]
         for qi, terms in enumerate(self.running_anti):
+            if not self.fixed[qi]:
+                continue
             qlabels = self.nodes[self.running_node[qi]].labels
             for t in terms:
                 v = qlabels.get(t.topology_key)
@@ -319,7 +431,14 @@ def first_plugin_reasons(failures: Sequence[Failure]) -> list[str]:
 
 
 def kube_message(problem: Problem, pi: int) -> str:
-    """``K/N nodes are available: ...`` for this batch pod, scheduled alone now."""
+    """``K/N nodes are available: ...`` for this batch pod, scheduled alone now.
+
+    Every running pod counts, evictable or not: this is kube-scheduler's
+    Filter verdict, before any preemption.
+    """
+    if problem.evictable:
+        problem = Problem(problem.nodes, [*problem.running, problem.batch[pi]])
+        pi = 0
     hist: Counter[str] = Counter()
     available = 0
     for ni in range(len(problem.nodes)):

@@ -36,13 +36,30 @@ SCHED-HARD-CONSTRAINTS     N exists; N is schedulable or P tolerates
 SCHED-BIND-ONCE            P exists, was pending (a running pod is never
                            moved or re-bound), and has not been bound earlier
                            in the sequence.
+SCHED-PREEMPTION-          (for a placement that evicts running pods) every
+JUSTIFIED                  evicted pod V was running, is evicted once and is
+                           placed nowhere, and some pod bound to V's node in
+                           the sequence has a priority strictly higher than
+                           V's and a preemptionPolicy other than Never: what
+                           kube's DefaultPreemption allows (it evicts only on
+                           the node it nominates, only lower priorities).
 =========================  ==================================================
+
+Evictions happen before the first binding: `check_placement` with
+``evicted=`` replays the bindings on the starting cluster *without* the
+evicted pods, so they count for nothing (resources, ports, affinity,
+anti-affinity, spread), and then checks SCHED-PREEMPTION-JUSTIFIED.  Two
+helpers judge an answer that claims to be optimal: `superfluous_evictions`
+(victims whose return would leave every binding valid) and
+`pdb_violations` (evictions beyond what PodDisruptionBudgets allow, summed
+over the budgets; a budget covers the pods of its namespace that have labels
+and that its non-empty selector selects, as kube-scheduler counts them).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any, Final
+from typing import Any, Final, Protocol
 
 from attrs import frozen
 
@@ -64,16 +81,20 @@ __all__ = [
     "HARD_CONSTRAINTS",
     "INVARIANTS",
     "NO_OVERCOMMIT",
+    "PREEMPTION_JUSTIFIED",
     "Bind",
     "BindingChecker",
     "check_bindings",
     "check_placement",
+    "pdb_violations",
+    "superfluous_evictions",
 ]
 
 NO_OVERCOMMIT: Final = "SCHED-NO-OVERCOMMIT"
 HARD_CONSTRAINTS: Final = "SCHED-HARD-CONSTRAINTS"
 BIND_ONCE: Final = "SCHED-BIND-ONCE"
-INVARIANTS: Final = (NO_OVERCOMMIT, HARD_CONSTRAINTS, BIND_ONCE)
+PREEMPTION_JUSTIFIED: Final = "SCHED-PREEMPTION-JUSTIFIED"
+INVARIANTS: Final = (NO_OVERCOMMIT, HARD_CONSTRAINTS, BIND_ONCE, PREEMPTION_JUSTIFIED)
 
 
 @frozen
@@ -498,18 +519,52 @@ def check_placement(
     pods: Sequence[Pod],
     placements: Mapping[str, str | None],
     order: Sequence[str] | None = None,
+    evicted: Sequence[str] = (),
 ) -> list[Violation]:
     """Check a placement (pod key -> node or None) as bindings made in `order`.
 
     `order` defaults to the iteration order of `placements`.  An entry for a
-    running pod must name the node it runs on (it is then not a binding).
+    running pod must name the node it runs on (it is then not a binding),
+    unless the pod is among `evicted`: those are removed from the cluster
+    before the first binding, must be placed nowhere (None or no entry), and
+    each needs a preemptor (SCHED-PREEMPTION-JUSTIFIED).
     """
     by_key = {p.key: p for p in pods}
+    out: list[Violation] = []
+    gone: set[str] = set()
+    for key in evicted:
+        victim = by_key.get(key)
+        where = placements.get(key)
+        if victim is None or not victim.node_name:
+            out.append(
+                Violation(
+                    PREEMPTION_JUSTIFIED,
+                    -1,
+                    f"evicted pod {key} was not running",
+                    {"pod": key},
+                )
+            )
+        elif key in gone:
+            out.append(
+                Violation(PREEMPTION_JUSTIFIED, -1, f"pod {key} is evicted twice", {"pod": key})
+            )
+        else:
+            gone.add(key)
+        if where is not None:
+            out.append(
+                Violation(
+                    PREEMPTION_JUSTIFIED,
+                    -1,
+                    f"evicted pod {key} is still placed on {where}",
+                    {"pod": key, "node": where},
+                )
+            )
     keys = list(order) if order is not None else list(placements)
     in_order = set(keys)
-    out: list[Violation] = []
     for key, node in placements.items():
         pod = by_key.get(key)
+        if key in gone:
+            continue
         if pod is not None and pod.node_name:
             if node != pod.node_name:
                 out.append(
@@ -535,4 +590,73 @@ def check_placement(
         if (node := placements.get(key)) is not None
         and not (key in by_key and by_key[key].node_name)
     ]
-    return out + check_bindings(nodes, pods, binds)
+    remaining = [p for p in pods if p.key not in gone]
+    out += check_bindings(nodes, remaining, binds)
+    for key in sorted(gone):
+        victim = by_key[key]
+        preemptors = [
+            by_key[b.pod]
+            for b in binds
+            if b.node == victim.node_name
+            and b.pod in by_key
+            and by_key[b.pod].priority > victim.priority
+            and by_key[b.pod].preemption_policy != "Never"
+        ]
+        if not preemptors:
+            out.append(
+                Violation(
+                    PREEMPTION_JUSTIFIED,
+                    -1,
+                    f"pod {key} (priority {victim.priority}) on {victim.node_name} is evicted, "
+                    "but no pod of higher priority that may preempt is bound to that node",
+                    {"pod": key, "node": victim.node_name, "priority": victim.priority},
+                )
+            )
+    return out
+
+
+def superfluous_evictions(
+    nodes: Sequence[Node],
+    pods: Sequence[Pod],
+    placements: Mapping[str, str | None],
+    order: Sequence[str] | None,
+    evicted: Sequence[str],
+) -> list[str]:
+    """The evicted pods that could have stayed: with any one of them back, every binding holds."""
+    by_key = {p.key: p for p in pods}
+    out = []
+    for key in evicted:
+        back = {**placements, key: by_key[key].node_name}
+        rest = [k for k in evicted if k != key]
+        found = check_placement(nodes, pods, back, order, rest)
+        if not any(v.invariant in (NO_OVERCOMMIT, HARD_CONSTRAINTS) for v in found):
+            out.append(key)
+    return out
+
+
+class Budget(Protocol):
+    """A PodDisruptionBudget: its namespace, selector and status.disruptionsAllowed."""
+
+    @property
+    def namespace(self) -> str: ...
+    @property
+    def selector(self) -> LabelSelector: ...
+    @property
+    def disruptions_allowed(self) -> int: ...
+
+
+def pdb_violations(pods: Sequence[Pod], pdbs: Sequence[Budget], evicted: Sequence[str]) -> int:
+    """Evictions beyond what each budget allows, summed over the budgets."""
+    gone = [p for p in pods if p.key in set(evicted)]
+    total = 0
+    for b in pdbs:
+        covered = sum(
+            1
+            for p in gone
+            if p.labels
+            and p.namespace == b.namespace
+            and _selector_has_requirements(b.selector)
+            and labels_selected(b.selector, p.labels)
+        )
+        total += max(0, covered - max(b.disruptions_allowed, 0))
+    return total
