@@ -76,8 +76,6 @@ from kubeproof import codec
 from kubeproof.mvcc import (
     CompactionRequest,
     Compare,
-    CompareResult,
-    CompareTarget,
     DeleteRangeRequest,
     LeaseGrantRequest,
     LeaseKeepAliveRequest,
@@ -85,9 +83,13 @@ from kubeproof.mvcc import (
     PutRequest,
     RangeRequest,
     RequestOp,
-    SortOrder,
-    SortTarget,
     TxnRequest,
+)
+from kubeproof.mvcc.types import (
+    PROTO_COMPARE_RESULTS,
+    PROTO_COMPARE_TARGETS,
+    PROTO_SORT_ORDERS,
+    PROTO_SORT_TARGETS,
 )
 
 from .types import ClientRequest, WriteRequest
@@ -242,27 +244,10 @@ PUT, DELETE_RANGE, TXN, COMPACTION, LEASE_GRANT, LEASE_REVOKE, LEASE_KEEP_ALIVE,
 _OP_RANGE, _OP_PUT, _OP_DELETE, _OP_TXN = 1, 2, 3, 4
 
 # Enum members by index, in etcd's proto order (the format depends on it).
-_SORT_ORDERS = (SortOrder.NONE, SortOrder.ASCEND, SortOrder.DESCEND)
-_SORT_TARGETS = (
-    SortTarget.KEY,
-    SortTarget.VERSION,
-    SortTarget.CREATE,
-    SortTarget.MOD,
-    SortTarget.VALUE,
-)
-_COMPARE_TARGETS = (
-    CompareTarget.VERSION,
-    CompareTarget.CREATE,
-    CompareTarget.MOD,
-    CompareTarget.VALUE,
-    CompareTarget.LEASE,
-)
-_COMPARE_RESULTS = (
-    CompareResult.EQUAL,
-    CompareResult.GREATER,
-    CompareResult.LESS,
-    CompareResult.NOT_EQUAL,
-)
+_SORT_ORDERS = PROTO_SORT_ORDERS
+_SORT_TARGETS = PROTO_SORT_TARGETS
+_COMPARE_TARGETS = PROTO_COMPARE_TARGETS
+_COMPARE_RESULTS = PROTO_COMPARE_RESULTS
 _SORT_ORDER_INDEX = {m: i for i, m in enumerate(_SORT_ORDERS)}
 _SORT_TARGET_INDEX = {m: i for i, m in enumerate(_SORT_TARGETS)}
 _COMPARE_TARGET_INDEX = {m: i for i, m in enumerate(_COMPARE_TARGETS)}

@@ -97,6 +97,14 @@ class SortTarget(enum.Enum):
     VALUE = "VALUE"
 
 
+# etcd's rpc.proto numbers these enums in the order they are declared above;
+# the wire codecs (the gRPC server, the proposal format) index these by it.
+PROTO_SORT_ORDERS: tuple[SortOrder, ...] = tuple(SortOrder)
+PROTO_SORT_TARGETS: tuple[SortTarget, ...] = tuple(SortTarget)
+PROTO_COMPARE_TARGETS: tuple[CompareTarget, ...] = tuple(CompareTarget)
+PROTO_COMPARE_RESULTS: tuple[CompareResult, ...] = tuple(CompareResult)
+
+
 class EventType(enum.Enum):
     PUT = "PUT"
     DELETE = "DELETE"

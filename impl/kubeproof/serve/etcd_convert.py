@@ -31,8 +31,6 @@ from attrs import frozen
 from kubeproof.mvcc import (
     CompactionRequest,
     Compare,
-    CompareResult,
-    CompareTarget,
     DeleteRangeRequest,
     DeleteRangeResponse,
     Event,
@@ -45,11 +43,15 @@ from kubeproof.mvcc import (
     RequestOp,
     ResponseHeader,
     ResponseOp,
-    SortOrder,
-    SortTarget,
     TxnRequest,
     TxnResponse,
     WatchFilter,
+)
+from kubeproof.mvcc.types import (
+    PROTO_COMPARE_RESULTS,
+    PROTO_COMPARE_TARGETS,
+    PROTO_SORT_ORDERS,
+    PROTO_SORT_TARGETS,
 )
 
 from .etcd_pb import kv_pb2, rpc_pb2
@@ -82,27 +84,10 @@ class Identity:
 
 
 # Enum numbers are the proto's; the tuples are indexed by them.
-_SORT_ORDERS = (SortOrder.NONE, SortOrder.ASCEND, SortOrder.DESCEND)
-_SORT_TARGETS = (
-    SortTarget.KEY,
-    SortTarget.VERSION,
-    SortTarget.CREATE,
-    SortTarget.MOD,
-    SortTarget.VALUE,
-)
-_COMPARE_RESULTS = (
-    CompareResult.EQUAL,
-    CompareResult.GREATER,
-    CompareResult.LESS,
-    CompareResult.NOT_EQUAL,
-)
-_COMPARE_TARGETS = (
-    CompareTarget.VERSION,
-    CompareTarget.CREATE,
-    CompareTarget.MOD,
-    CompareTarget.VALUE,
-    CompareTarget.LEASE,
-)
+_SORT_ORDERS = PROTO_SORT_ORDERS
+_SORT_TARGETS = PROTO_SORT_TARGETS
+_COMPARE_RESULTS = PROTO_COMPARE_RESULTS
+_COMPARE_TARGETS = PROTO_COMPARE_TARGETS
 _FILTERS = (WatchFilter.NOPUT, WatchFilter.NODELETE)
 
 T = TypeVar("T")
