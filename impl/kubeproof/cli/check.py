@@ -243,9 +243,11 @@ def prepare_targets(names: Sequence[str], options: CheckOptions) -> list[Campaig
     for name in names:
         try:
             out.append(prepare_target(name, options))
-        except click.ClickException as e:
-            e.message = f"{e.message} (for target {name} of all)"
-            raise
+        except click.UsageError as e:
+            # A new error, not an edited one: click 8.5 made `message` final.
+            raise click.UsageError(
+                f"{e.format_message()} (for target {name} of all)", e.ctx
+            ) from None
     return out
 
 
