@@ -1,6 +1,6 @@
 """Z3 batch solver: solve time by batch size and node count, and greedy's shortfall.
 
-Run:  python bench/bench_sched_solver.py [--quick] [--timeout 10] [--only-preemption]
+Run:  python bench/bench_sched_solver.py [--quick] [--timeout 10] [--only-preemption | --only-score]
 
 Instances are random but shaped like a cluster: nodes of three sizes in three
 zones (a tenth of them tainted dedicated=gpu:NoSchedule, half with disk=ssd),
@@ -15,7 +15,8 @@ Tables:
    status, pods placed, and the objective against its proved bound; and the
    same for objective "placed" (just the count);
 2. greedy (kubeproof's kube-scheduler cycle) against the solver on random
-   instances at high load: pods placed, and the score proxy of both
+   instances at high load: pods placed, and the solver's score objective
+   (each pod's framework score, scored first; `solver_score`) of both
    placements;
 3. objective "least-preemption": the same instances with every batch pod at
    priority 1000 and about 30% of each node's cpu held by extra running pods
@@ -53,7 +54,7 @@ from kubeproof.sched.model import (
 from kubeproof.sched.scheduler import schedule
 from kubeproof.sched.solver import SolveResult, solve
 from kubeproof.sched.solver_problem import Problem
-from kubeproof.sched.solver_score import static_scores
+from kubeproof.sched.solver_score import framework_scores
 
 HOST = "kubernetes.io/hostname"
 ZONE = "topology.kubernetes.io/zone"
@@ -127,7 +128,13 @@ def timed(
     return r, time.perf_counter() - t
 
 
-def solve_time_table(sizes: list[tuple[int, int]], seeds: int, timeout: float, load: float) -> None:
+def solve_time_table(
+    sizes: list[tuple[int, int]],
+    seeds: int,
+    timeout: float,
+    load: float,
+    objectives: tuple[str, ...] = ("placed", "score"),
+) -> None:
     print(f"\n1. Z3 solve time (load {load:.0%} of free cpu, timeout {timeout:g} s, {seeds} seeds)")
     head = (
         f"{'pods':>5} {'nodes':>5} | {'objective':>9} | {'optimal':>7} | {'median s':>8} "
@@ -136,7 +143,7 @@ def solve_time_table(sizes: list[tuple[int, int]], seeds: int, timeout: float, l
     print(head)
     print("-" * len(head))
     for n_pods, n_nodes in sizes:
-        for objective in ("placed", "score"):
+        for objective in objectives:
             times, opt, placed, gaps = [], 0, [], []
             for seed in range(seeds):
                 nodes, pods = instance(n_pods, n_nodes, seed, load)
@@ -155,9 +162,10 @@ def solve_time_table(sizes: list[tuple[int, int]], seeds: int, timeout: float, l
             )
 
 
-def proxy_score(nodes: list[Node], pods: list[Pod], placements: dict[str, str | None]) -> int:
+def batch_score(nodes: list[Node], pods: list[Pod], placements: dict[str, str | None]) -> int:
+    """The solver's "score" objective (`solver_score`) of a placement of the batch."""
     prob = Problem(nodes, pods)
-    scores = static_scores(prob)
+    scores = framework_scores(prob)
     total = 0
     for pi, p in enumerate(prob.batch):
         where = placements.get(p.key)
@@ -189,7 +197,7 @@ def greedy_table(sizes: list[tuple[int, int]], seeds: int, timeout: float, load:
             if r.placed > gp:
                 short_n += 1
                 short_max = max(short_max, r.placed - gp)
-            gs = proxy_score(nodes, pods, g_placed)
+            gs = batch_score(nodes, pods, g_placed)
             if r.objective_value:
                 ratios.append(gs / r.objective_value)
         print(
@@ -285,6 +293,9 @@ def main() -> None:
     ap.add_argument(
         "--only-preemption", action="store_true", help="only table 3 (least-preemption)"
     )
+    ap.add_argument(
+        "--only-score", action="store_true", help="only table 1's rows for objective score"
+    )
     args = ap.parse_args()
     psizes = [(b, n) for n in (10, 50) for b in (20, 50, 100)]
     if args.only_preemption:
@@ -296,6 +307,10 @@ def main() -> None:
     else:
         sizes = [(b, n) for b in (10, 25, 50, 100) for n in (10, 25, 50)]
         seeds, gseeds = 3, 20
+    if args.only_score:
+        solve_time_table(sizes, seeds, args.timeout, 0.6, ("score",))
+        solve_time_table([(100, 50)], seeds, args.timeout, 0.9, ("score",))
+        return
     solve_time_table(sizes, seeds, args.timeout, 0.6)
     solve_time_table([(100, 50)], seeds, args.timeout, 0.9)
     greedy_table([(25, 10), (50, 25)], gseeds, args.timeout, 0.9)

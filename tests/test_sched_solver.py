@@ -11,6 +11,7 @@ import attrs
 import pytest
 from hypothesis import given, settings
 
+from kubeproof.sched.config import parse_config
 from kubeproof.sched.model import (
     Affinity,
     Container,
@@ -26,6 +27,7 @@ from kubeproof.sched.model import (
     PreferredSchedulingTerm,
     Resources,
     TopologySpreadConstraint,
+    WeightedPodAffinityTerm,
 )
 from kubeproof.sched.scheduler import schedule
 from kubeproof.sched.solver import SolverInputError, placement_feasible, solve
@@ -303,6 +305,89 @@ def test_running_pods_count_against_their_node() -> None:
     pods = [pod("old", 1500, node_name="n1"), pod("new", 1000)]
     r = solve(nodes, pods)
     assert r.placements == {"default/old": "n1", "default/new": "n2"}
-    # With the running pod gone n1 is the roomier choice: the score proxy sees it.
+    # With the running pod gone n1 is the roomier choice: the score sees it.
     r2 = solve(nodes, [attrs.evolve(pods[1])])
     assert r2.placements == {"default/new": "n1"}
+
+
+# --------------------------------------------------------------------------- the score objective
+
+
+def greedy_score_table(nodes: list[Node], pods: list[Pod], key: str) -> dict[str, int]:
+    """The greedy cycle's totals for the pending pod `key` (its explanation's score table)."""
+    e = schedule(nodes, pods, explain=[key]).explanations[key]
+    return {n.node: n.total for n in e.nodes if n.total is not None}
+
+
+@settings(max_examples=60)
+@given(clusters())
+def test_one_pod_score_optimum_is_a_node_greedy_scores_highest(c: Cluster) -> None:
+    nodes, pods, target = _one_pending(c)
+    table = greedy_score_table(nodes, pods, target.key)
+    r = solve(nodes, pods, explain=False)
+    assert r.status == "optimal"
+    where = r.placements[target.key]
+    if not table:
+        assert where is None
+        return
+    assert where is not None and table[where] == max(table.values())
+    assert r.objective_value == r.objective_bound == max(table.values())
+
+
+def test_score_counts_preferred_pod_affinity_to_running_pods() -> None:
+    # n1 is idle, n2 half full, but the pod prefers the zone of the running db:
+    # InterPodAffinity (weight 2) outweighs LeastAllocated and BalancedAllocation.
+    nodes = [node("n1", 4000, zone="a"), node("n2", 4000, zone="b")]
+    near_db = PodAffinityTerm(ZONE, LabelSelector({"app": "db"}))
+    aff = Affinity(pod_affinity=PodAffinity(preferred=(WeightedPodAffinityTerm(100, near_db),)))
+    pods = [
+        pod("db", 2000, node_name="n2", labels={"app": "db"}),
+        pod("web", 500, affinity=aff),
+    ]
+    table = greedy_score_table(nodes, pods, "default/web")
+    assert table["n2"] > table["n1"]
+    r = solve(nodes, pods)
+    assert r.placements["default/web"] == "n2"
+    assert r.objective_value == table["n2"]
+
+
+MOST_ALLOCATED = parse_config(
+    {
+        "apiVersion": "kubescheduler.config.k8s.io/v1",
+        "kind": "KubeSchedulerConfiguration",
+        "profiles": [
+            {
+                "schedulerName": "default-scheduler",
+                "plugins": {
+                    "score": {
+                        "disabled": [{"name": "*"}],
+                        "enabled": [{"name": "NodeResourcesFit", "weight": 1}],
+                    }
+                },
+                "pluginConfig": [
+                    {
+                        "name": "NodeResourcesFit",
+                        "args": {"scoringStrategy": {"type": "MostAllocated"}},
+                    }
+                ],
+            }
+        ],
+    }
+)
+
+
+def test_profile_weights_change_the_score_optimum() -> None:
+    # The default profile spreads (LeastAllocated); a profile scoring only
+    # NodeResourcesFit with MostAllocated packs onto the busy node.
+    nodes = [node("busy", 4000), node("idle", 4000)]
+    pods = [pod("r", 2000, node_name="busy"), pod("a", 500), pod("b", 500)]
+    spread = solve(nodes, pods)
+    assert spread.placements["default/a"] == spread.placements["default/b"] == "idle"
+    packed = solve(nodes, pods, config=MOST_ALLOCATED)
+    assert packed.status == "optimal"
+    assert packed.placements["default/a"] == packed.placements["default/b"] == "busy"
+    # The value is the profile's own score: each pod scored first, on "busy".
+    table = schedule(nodes, pods[:2], MOST_ALLOCATED, explain=["default/a"])
+    busy = next(n for n in table.explanations["default/a"].nodes if n.node == "busy")
+    assert busy.scores == (("NodeResourcesFit", busy.total),)
+    assert packed.objective_value == 2 * (busy.total or 0)

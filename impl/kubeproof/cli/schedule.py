@@ -8,6 +8,8 @@ request (``--explain POD``) every plugin's filter verdict and score on
 every node.  With ``--solver z3 --objective least-preemption`` the batch
 solver may evict lower-priority running pods; the table marks them
 "evicted" and ``--json`` lists them under ``"evicted"`` (z3 runs only).  The
+configuration (FILE's or ``--config``'s) drives both paths: the greedy cycle,
+and the z3 "score" objective, which scores each pod with its profile.  The
 solver's time limit reads ``time.monotonic`` here, the composition root.
 Exit status: 0 all pods placed (none evicted), 1 some not, 2 invalid input.
 """
@@ -86,6 +88,7 @@ def _run_z3(
             seed=seed,
             clock=time.monotonic,
             pdbs=cluster.pdbs,
+            config=cluster.config,
         )
     except (SolverInputError, ValueError) as e:
         _fail_input(str(e))

@@ -49,6 +49,7 @@ from .framework import (
     Interner,
     NodeInfo,
     PodInfo,
+    PreFilterResult,
     Snapshot,
     Status,
     fit_error_message,
@@ -259,11 +260,9 @@ class Scheduler:
                 if detail is not None:
                     detail.feasible = [ni]
                 return ni, {}, "", detail
-        nodes = all_nodes
+        nodes = _narrowed(all_nodes, pre_res)
         absent: Status | None = None
         if pre_res is not None and pre_res.node_names is not None:
-            names = pre_res.node_names
-            nodes = [ni for ni in all_nodes if ni.name in names]
             absent = unresolvable(
                 f"node(s) didn't satisfy plugin(s) [{' '.join(sorted(narrowing))}]"
             ).with_plugin(narrowing[0])
@@ -283,13 +282,11 @@ class Scheduler:
             if detail is not None:
                 # Not needed to choose; computed on a copy so the table can show it.
                 shadow = state.clone()
-                fwk.run_pre_score(shadow, pi, feasible)
-                detail.totals = fwk.run_score(shadow, pi, feasible, detail.scores)
+                detail.totals = _score(fwk, shadow, pi, feasible, detail.scores)
                 detail.skip_score = shadow.skip_score
             return feasible[0], statuses, "", detail
-        fwk.run_pre_score(state, pi, feasible)
         scores = detail.scores if detail is not None else None
-        totals = fwk.run_score(state, pi, feasible, scores)
+        totals = _score(fwk, state, pi, feasible, scores)
         if detail is not None:
             detail.totals = totals
             detail.skip_score = state.skip_score
@@ -299,8 +296,14 @@ class Scheduler:
         return feasible[pick], statuses, "", detail
 
     def _find_feasible(
-        self, fwk: Framework, state: CycleState, pi: PodInfo, nodes: Sequence[NodeInfo]
+        self,
+        fwk: Framework,
+        state: CycleState,
+        pi: PodInfo,
+        nodes: Sequence[NodeInfo],
+        every: bool = False,
     ) -> tuple[list[NodeInfo], dict[str, Status]]:
+        """The feasible nodes the cycle scores (`every`: all of them, in node-tree order)."""
         n = len(nodes)
         statuses: dict[str, Status] = {}
         if n == 0:
@@ -311,6 +314,8 @@ class Scheduler:
         if not fwk.score_plugins:
             want = 1
         start = self.next_start % n
+        if every:
+            want, start = n, 0
         if not fwk.active_filters(state) and not self.cluster.nominated:
             return [nodes[(start + i) % n] for i in range(min(want, n))], statuses
         feasible: list[NodeInfo] = []
@@ -331,6 +336,33 @@ class Scheduler:
                 else:
                     statuses[ni.name] = st
         return feasible, statuses
+
+    def score_nodes(self, pod: Pod) -> dict[str, int]:
+        """The framework's score of every node on which `pod` could be bound now.
+
+        One scheduling cycle's PreFilter, Filter, PreScore, Score,
+        NormalizeScore and weights (the code the cycle runs), for `pod`
+        against the pods on the nodes now, with the profile its
+        ``schedulerName`` names, except that every node is filtered (no
+        percentageOfNodesToScore sampling, no nominated node first) and
+        every feasible node is scored, even a single one.  Returns node name
+        -> weighted, normalized total, in node-tree order; empty when no node
+        passes.  Changes nothing: the pod is not queued, the cycle's
+        starting node does not move, no RNG is drawn.  Raises KeyError when
+        no profile has the pod's ``schedulerName``.
+        """
+        fwk = self.frameworks[pod.scheduler_name]
+        pi = PodInfo(pod, self.interner)
+        state = CycleState()
+        pre_res, st, _ = fwk.run_pre_filter(state, pi)
+        if st is not None:
+            return {}
+        nodes = _narrowed(self.snapshot.node_infos, pre_res)
+        feasible, _ = self._find_feasible(fwk, state, pi, nodes, every=True)
+        if not feasible:
+            return {}
+        totals = _score(fwk, state, pi, feasible)
+        return {ni.name: t for ni, t in zip(feasible, totals, strict=True)}
 
     # -- outcomes ------------------------------------------------------------
 
@@ -495,6 +527,26 @@ class Scheduler:
             if pl.name not in detail.skip_score
         )
         return Explanation(pi.key, chosen, message, tuple(rows), weights)
+
+
+def _narrowed(nodes: list[NodeInfo], pre_res: PreFilterResult | None) -> list[NodeInfo]:
+    """The nodes PreFilter's result leaves (`nodes` itself when it names none)."""
+    if pre_res is None or pre_res.node_names is None:
+        return nodes
+    names = pre_res.node_names
+    return [ni for ni in nodes if ni.name in names]
+
+
+def _score(
+    fwk: Framework,
+    state: CycleState,
+    pi: PodInfo,
+    feasible: Sequence[NodeInfo],
+    detail: PluginScores | None = None,
+) -> list[int]:
+    """PreScore, then Score, NormalizeScore and weights: each node's total, in order."""
+    fwk.run_pre_score(state, pi, feasible)
+    return fwk.run_score(state, pi, feasible, detail)
 
 
 class _Detail:

@@ -13,8 +13,11 @@ Optimization is lexicographic:
 
 1. the number of placed pods, maximal (non-gang; a pod may stay pending), or
    all of them (``gang=True``: all or none);
-2. then the objective: ``"score"`` (maximize the linear proxy of the default
-   profile's weighted score described in `solver_score`),
+2. then the objective: ``"score"`` (maximize the sum over placed pods of
+   s(p, n), the framework's weighted, normalized score of p's node with p
+   scheduled first against the running pods, by the profile of ``config``
+   that p names: `solver_score` says exactly what it is and what it leaves
+   out -- the batch pods' effect on each other's scores),
    ``"fewest-nodes"`` (minimize the nodes that host at least one pod, running
    or placed), ``"placed"`` (nothing beyond the count), or
    ``"least-preemption"`` (below).
@@ -95,12 +98,13 @@ from typing import Any, Final
 import z3
 from attrs import evolve, field, frozen
 
+from .config import SchedulerConfig
 from .model import FrozenMap, Node, Pod
 from .solver_bound import lp_evictions_bound, lp_nodes_bound, lp_placed_bound, lp_score_bound
 from .solver_encode import Encoding, count_true
 from .solver_explain import Conflict, Explainer
 from .solver_problem import Budget, Problem, SolverInputError, kube_message
-from .solver_score import static_scores
+from .solver_score import framework_scores, score_node_classes
 
 __all__ = [
     "OBJECTIVES",
@@ -232,6 +236,7 @@ def solve(
     explain_timeout_s: float | None = None,
     clock: Clock | None = None,
     pdbs: Sequence[Budget] = (),
+    config: SchedulerConfig | None = None,
 ) -> SolveResult:
     """Place the pending pods among `pods` on `nodes`; see the module docstring.
 
@@ -240,7 +245,9 @@ def solve(
     optimization and explanations of pending pods get `explain_timeout_s`
     more (default: `timeout_s`); without it (None) nothing is bounded.
     ``explain=False`` skips the unsat cores.  `pdbs`: the
-    PodDisruptionBudgets that "least-preemption" respects.  `seed` seeds Z3.
+    PodDisruptionBudgets that "least-preemption" respects.  `config`: the
+    KubeSchedulerConfiguration whose profiles score the pods for "score"
+    (default: the default profile; see `solver_score`).  `seed` seeds Z3.
     Raises `SolverInputError` (a ValueError) for inconsistent input and
     ValueError for a bad objective or timeout.
     """
@@ -252,6 +259,10 @@ def solve(
         value = _value_nodes(prob, {}) if objective == "fewest-nodes" else 0
         return SolveResult(_running(prob), True, "optimal", objective, value, value)
     deadline = _deadline(clock, timeout_s)
+    scores: list[dict[int, int]] = []
+    if objective == "score":
+        scores = framework_scores(prob, config)
+        prob.node_class = score_node_classes(prob, scores)
     explain_budget = timeout_s if explain_timeout_s is None else explain_timeout_s
     ctx = z3.Context()
     enc = Encoding(prob, ctx)
@@ -307,6 +318,7 @@ def solve(
             enc,
             search,
             objective,
+            scores,
             model,
             level1_optimal,
             len(hopeful) - unplaced,
@@ -369,6 +381,7 @@ def _optimize_objective(
     enc: Encoding,
     search: _Search,
     objective: str,
+    scores: Sequence[Mapping[int, int]],
     model: Any,
     level1_optimal: bool,
     placed_count: int,
@@ -378,7 +391,6 @@ def _optimize_objective(
     if objective == "placed":
         return placed_count, placed_count if level1_optimal else placed_bound, True, model
     if objective == "score":
-        scores = static_scores(prob)
         best = {pi: max(scores[pi].values()) for pi in hopeful}
         # Loss form: what placed pods give up against their best node, plus the
         # best score of every pod left pending.  Small non-negative weights with

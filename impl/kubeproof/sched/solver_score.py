@@ -1,126 +1,84 @@
-"""The solver's "score" objective: a linear proxy of kube-scheduler's weighted score.
+"""The solver's "score" objective: the framework's own weighted score, pod by pod.
 
 Theory of operation
 -------------------
-kube-scheduler scores one pod at a time, against the cluster as it is at that
-cycle, normalizes some plugins' scores over the nodes that passed the filters
-then, and multiplies by the plugin weights.  That total is neither linear in
-the placement nor independent of the order, so the solver optimizes a stated
-proxy instead: each batch pod p placed on node n earns the fixed integer
+The solver maximizes the sum, over the placed batch pods p, of a fixed
+integer s(p, n) for the node n that p is placed on:
 
-    s(p, n) = LeastAllocated(p, n) + BalancedAllocation(p, n)
-              + 3 * TaintToleration(p, n) + 2 * NodeAffinity(p, n)
+    s(p, n) = the total kube-scheduler's framework gives n in a scheduling
+              cycle for p against the *running* pods only (p "scheduled
+              first"): PreFilter; Filter on every node; then PreScore,
+              Score, NormalizeScore over the nodes that pass p's filters,
+              times the profile's weights, summed.
 
-computed with kube-scheduler's v1.32 formulas and default weights, *as if p
-were the only pod added to n* (the running pods count, the rest of the batch
-does not), with TaintToleration's and NodeAffinity's normalization taken over
-p's candidate nodes.  The objective is the sum of s over placed pods.
+It is computed by `Scheduler.score_nodes`, the code the greedy cycle runs,
+with the profile that p's ``schedulerName`` names in the configuration given
+(default: the default profile, so every default score plugin at its default
+weight: NodeResourcesFit, BalancedAllocation, TaintToleration, NodeAffinity,
+PodTopologySpread (ScheduleAnyway), InterPodAffinity (preferred terms, both
+directions, against the running pods) and ImageLocality).  A pod whose
+``schedulerName`` names no profile is scored with the configuration's first
+one.  Unlike the greedy cycle, every node is filtered and every feasible
+node scored (no percentageOfNodesToScore sampling), and no tie is broken.
+Identical pods (one `Problem.pod_class`) score alike, so each class is
+scored once.
 
-What the proxy leaves out, on purpose: the effect of batch pods on each
-other's LeastAllocated/BalancedAllocation (it is not linear), preferred
-inter-pod affinity and ScheduleAnyway topology spread (they depend on where
-the rest of the batch goes), and ImageLocality.  A pod's s(p, n) is therefore
-exactly the score kube-scheduler would give it if it were scheduled first,
-up to the normalization set.
+What remains a proxy, inherent to a linear objective: s(p, n) does not
+depend on where the rest of the batch goes.  kube-scheduler scoring the
+second pod of the batch would see the first one (in resource utilization,
+spread counts, inter-pod affinity, and in the set of feasible nodes the
+normalization runs over); here every batch pod is scored as if it were the
+first.  For the same reason, a node that p's filters reject against the
+running pods but where the encoding lets p go once other batch pods are
+bound (its required-affinity partner, or spread counts that the batch
+evens out) has s(p, n) = 0: a pod scheduled first could not go there.
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 
-from .model import CPU, MEMORY, Node, Pod
-from .solver_match import node_term_matches, tolerates
+from attrs import evolve
+
+from .config import SchedulerConfig
+from .scheduler import Scheduler
 from .solver_problem import Problem
 
-__all__ = ["WEIGHTS", "static_scores"]
-
-WEIGHTS = {
-    "NodeResourcesFit": 1,
-    "NodeResourcesBalancedAllocation": 1,
-    "TaintToleration": 3,
-    "NodeAffinity": 2,
-}
-MAX_NODE_SCORE = 100
+__all__ = ["framework_scores", "score_node_classes"]
 
 
-def _least_allocated(requested: Sequence[int], allocatable: Sequence[int]) -> int:
-    total = weights = 0
-    for req, cap in zip(requested, allocatable, strict=True):
-        if cap == 0:
-            continue
-        total += 0 if req > cap else (cap - req) * MAX_NODE_SCORE // cap
-        weights += 1
-    return total // weights if weights else 0
-
-
-def _balanced(requested: Sequence[int], allocatable: Sequence[int]) -> int:
-    fractions = [
-        min(req / cap, 1.0) for req, cap in zip(requested, allocatable, strict=True) if cap
-    ]
-    std = 0.0
-    if len(fractions) == 2:
-        std = abs((fractions[0] - fractions[1]) / 2)
-    elif len(fractions) > 2:
-        mean = sum(fractions) / len(fractions)
-        std = math.sqrt(sum((f - mean) ** 2 for f in fractions) / len(fractions))
-    return int((1 - std) * MAX_NODE_SCORE)
-
-
-def _prefer_no_schedule(pod: Pod, node: Node) -> int:
-    tols = [t for t in pod.tolerations if t.effect in ("", "PreferNoSchedule")]
-    return sum(
-        1
-        for taint in node.taints
-        if taint.effect == "PreferNoSchedule" and not any(tolerates(t, taint) for t in tols)
-    )
-
-
-def _preferred_affinity(pod: Pod, node: Node) -> int:
-    na = pod.affinity.node_affinity if pod.affinity is not None else None
-    if na is None:
-        return 0
-    return sum(t.weight for t in na.preferred if node_term_matches(t.preference, node))
-
-
-def static_scores(problem: Problem) -> list[dict[int, int]]:
-    """s(p, n) for every batch pod p and each of its candidate nodes n."""
-    nodes = problem.nodes
-    non_zero = [[0, 0] for _ in nodes]
-    actual = [[0, 0] for _ in nodes]
-    for qi, q in enumerate(problem.running):
-        ni = problem.running_node[qi]
-        nz, rq = q.non_zero_requests(), q.requests()
-        non_zero[ni][0] += nz.milli_cpu
-        non_zero[ni][1] += nz.memory
-        actual[ni][0] += rq.milli_cpu
-        actual[ni][1] += rq.memory
+def framework_scores(
+    problem: Problem, config: SchedulerConfig | None = None
+) -> list[dict[int, int]]:
+    """s(p, n) for every batch pod p (in order) and each of its candidate nodes n."""
+    cfg = config if config is not None else SchedulerConfig.default()
+    sched = Scheduler(problem.nodes, problem.running, cfg)
+    fallback = cfg.profiles[0].scheduler_name
+    by_class: dict[int, dict[str, int]] = {}
     out: list[dict[int, int]] = []
     for pi, pod in enumerate(problem.batch):
-        cands = problem.candidates[pi]
-        nz, rq = pod.non_zero_requests(), pod.requests()
-        taints = {ni: _prefer_no_schedule(pod, nodes[ni]) for ni in cands}
-        prefs = {ni: _preferred_affinity(pod, nodes[ni]) for ni in cands}
-        max_taint = max(taints.values(), default=0)
-        max_pref = max(prefs.values(), default=0)
-        row: dict[int, int] = {}
-        for ni in cands:
-            alloc = (nodes[ni].allocatable.get(CPU), nodes[ni].allocatable.get(MEMORY))
-            fit = _least_allocated(
-                (non_zero[ni][0] + nz.milli_cpu, non_zero[ni][1] + nz.memory), alloc
-            )
-            bal = _balanced((actual[ni][0] + rq.milli_cpu, actual[ni][1] + rq.memory), alloc)
-            tt = (
-                MAX_NODE_SCORE - MAX_NODE_SCORE * taints[ni] // max_taint
-                if max_taint
-                else MAX_NODE_SCORE
-            )
-            na = MAX_NODE_SCORE * prefs[ni] // max_pref if max_pref else 0
-            row[ni] = (
-                WEIGHTS["NodeResourcesFit"] * fit
-                + WEIGHTS["NodeResourcesBalancedAllocation"] * bal
-                + WEIGHTS["TaintToleration"] * tt
-                + WEIGHTS["NodeAffinity"] * na
-            )
-        out.append(row)
+        cls = problem.pod_class[pi]
+        if cls not in by_class:
+            if cfg.profile(pod.scheduler_name) is None:
+                pod = evolve(pod, scheduler_name=fallback)
+            by_class[cls] = sched.score_nodes(pod)
+        totals = by_class[cls]
+        out.append({ni: totals.get(problem.nodes[ni].name, 0) for ni in problem.candidates[pi]})
     return out
+
+
+def score_node_classes(problem: Problem, scores: Sequence[dict[int, int]]) -> tuple[int, ...]:
+    """`Problem.node_class` split so that the nodes of a class score alike for every pod.
+
+    The encoder breaks the symmetry between the nodes of a class; that is
+    sound for the score objective only if no pod tells them apart by score
+    (ImageLocality, say, reads images, which the classes do not).
+    """
+    classes: dict[tuple[object, ...], int] = {}
+    return tuple(
+        classes.setdefault(
+            (cls, *(row.get(ni) for row in scores)),
+            len(classes),
+        )
+        for ni, cls in enumerate(problem.node_class)
+    )
