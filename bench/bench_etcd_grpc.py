@@ -18,9 +18,10 @@ The client is a ``grpc.aio`` channel in this process with ``--concurrency``
 requests in flight, using kubeproof's own etcdserverpb stubs (the same
 bytes on the wire for both servers).  Real etcd is ``/usr/bin/etcd`` (Debian
 ``etcd-server`` 3.4); both fsync their log before answering a write.
-``--grpc-engines`` starts one kubeproof server per gRPC engine (``h2``,
-kubeproof's own HTTP/2, the default; ``grpcio``, grpcio's asyncio server;
-see `kubeproof.serve.etcd_grpc.ENGINES`), all measured in the same rounds.
+``--grpc-engines`` starts one kubeproof server per gRPC engine (its
+``--grpc-engine``: ``h2``, kubeproof's own HTTP/2 on hyperframe and hpack,
+the default; ``grpcio``, grpcio's asyncio server; see
+`kubeproof.serve.etcd_grpc.ENGINES`), all measured in the same rounds.
 
 Printed: ops/s per workload for each server, kubeproof's ratio to etcd, and
 each server process's CPU time per operation (user + system, all threads,
@@ -109,11 +110,11 @@ def kubeproof_etcd(tmp: Path, cluster_size: int, engine: str = "h2") -> Iterator
         "etcd",
         f"--data-dir={tmp / ('kubeproof-' + engine)}",
         f"--listen-client-urls=http://127.0.0.1:{port}",
+        f"--grpc-engine={engine}",
     ]
     if cluster_size > 1:
         cmd.append(f"--cluster-size={cluster_size}")
-    env = dict(os.environ, KUBEPROOF_ETCD_GRPC_ENGINE=engine)
-    with _process(cmd, env) as proc:
+    with _process(cmd) as proc:
         # With --cluster-size the first member has the given port.
         yield Server(f"127.0.0.1:{port}", proc.pid)
 

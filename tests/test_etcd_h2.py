@@ -1,11 +1,14 @@
-"""kubeproof's own HTTP/2 gRPC transport (kubeproof.serve.etcd_h2), frame by frame.
+"""The ``h2`` engine's gRPC transport (kubeproof.serve.etcd_h2), frame by frame.
 
 A raw HTTP/2 client on a TCP socket sends exactly the frames a test wants
 to `EtcdGrpcServer` (engine ``h2``) over the in-memory `StoreBackend`:
 continuation, padding and priority, flow control with small windows, the
 gRPC errors (unknown method, oversized or compressed message, missing
-message, deadline), stream resets, and the connection errors that end
-with GOAWAY.  The well-behaved clients (grpcio, etcdctl, etcd3) are in
+message, deadline), stream resets, and the connection errors (malformed
+frames and header blocks) that end with GOAWAY.  The server parses frames
+with hyperframe and header blocks with hpack; these tests pin what it does
+with them (the client encodes and decodes its header blocks with hpack
+too).  The well-behaved clients (grpcio, etcdctl, etcd3) are in
 test_etcd_grpc.py and test_etcd_server.py.
 """
 
@@ -14,22 +17,37 @@ from __future__ import annotations
 import asyncio
 import struct
 from collections.abc import Awaitable, Callable
+from typing import NamedTuple
 
 import pytest
+from hpack import Decoder, Encoder
 
 from kubeproof.serve.etcd_backend import StoreBackend
 from kubeproof.serve.etcd_grpc import EtcdGrpcServer
-from kubeproof.serve.etcd_h2 import PREFACE, GrpcH2Server, _Connection, percent_encode
-from kubeproof.serve.etcd_hpack import Decoder, encode
+from kubeproof.serve.etcd_h2 import (
+    MAX_HEADER_LIST,
+    GrpcH2Server,
+    _Connection,
+    percent_encode,
+)
 from kubeproof.serve.etcd_pb import rpc_pb2 as pb
 
 TIMEOUT = 10.0
 
+PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
 DATA, HEADERS, PRIORITY, RST_STREAM, SETTINGS = 0, 1, 2, 3, 4
 PING, GOAWAY, WINDOW_UPDATE, CONTINUATION = 6, 7, 8, 9
 END_STREAM, ACK, END_HEADERS, PADDED, PRIO = 0x1, 0x1, 0x4, 0x8, 0x20
+# Error codes (RFC 9113 7).
+PROTOCOL_ERROR, FLOW_CONTROL_ERROR, FRAME_SIZE_ERROR, COMPRESSION_ERROR = 0x1, 0x3, 0x6, 0x9
 
-Frame = tuple[int, int, int, bytes]
+
+class Frame(NamedTuple):
+    kind: int
+    flags: int
+    sid: int
+    payload: bytes
+    fields: dict[bytes, bytes] | None  # a HEADERS frame's header block, decoded
 
 
 def frame(kind: int, flags: int, sid: int, payload: bytes = b"") -> bytes:
@@ -39,6 +57,11 @@ def frame(kind: int, flags: int, sid: int, payload: bytes = b"") -> bytes:
 
 def grpc_message(msg: bytes, compressed: bool = False) -> bytes:
     return struct.pack(">BI", int(compressed), len(msg)) + msg
+
+
+def encode(fields: list[tuple[bytes, bytes]]) -> bytes:
+    """A header block that uses no dynamic table entry of an earlier block."""
+    return Encoder().encode(fields)
 
 
 def request_headers(path: str, **extra: str) -> bytes:
@@ -55,7 +78,9 @@ def request_headers(path: str, **extra: str) -> bytes:
 
 
 class Client:
-    """A raw HTTP/2 connection: send frames, read frames."""
+    """A raw HTTP/2 connection: send frames, read frames.  It acknowledges the
+    server's SETTINGS, as every client must, and decodes every header block
+    it reads (the server's encoder indexes, so the order matters)."""
 
     def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self.reader = reader
@@ -63,15 +88,26 @@ class Client:
         self.decoder = Decoder()
         self.next_id = 1
         self.window_updates = 0
+        self.ack_settings = True
 
     @classmethod
     async def connect(
         cls, port: int, settings: dict[int, int] | None = None, preface: bytes = PREFACE
     ) -> Client:
+        """Connects; with the HTTP/2 preface, also waits for the server's
+        settings (they end with its connection WINDOW_UPDATE) and acks them."""
         reader, writer = await asyncio.open_connection("127.0.0.1", port)
         c = cls(reader, writer)
+        c.ack_settings = preface == PREFACE
         body = b"".join(struct.pack(">HI", k, v) for k, v in (settings or {}).items())
         writer.write(preface + frame(SETTINGS, 0, 0, body))
+        if c.ack_settings:
+            while True:
+                f = await c.read()
+                assert f is not None
+                if f.kind == WINDOW_UPDATE and f.sid == 0:
+                    break
+            c.window_updates = 0
         return c
 
     def send(self, kind: int, flags: int, sid: int, payload: bytes = b"") -> None:
@@ -92,7 +128,13 @@ class Client:
         payload = await self.reader.readexactly((hi << 16) | lo)
         if kind == WINDOW_UPDATE and sid == 0:
             self.window_updates += 1
-        return kind, flags, sid & 0x7FFFFFFF, payload
+        if kind == SETTINGS and not flags & ACK and self.ack_settings:
+            self.send(SETTINGS, ACK, 0)
+        fields = None
+        if kind == HEADERS:
+            assert flags & END_HEADERS, "the server's header blocks fit one frame"
+            fields = dict(self.decoder.decode(payload, raw=True))
+        return Frame(kind, flags, sid & 0x7FFFFFFF, payload, fields)
 
     async def call(
         self, path: str, *messages: bytes, headers: bytes | None = None
@@ -113,34 +155,31 @@ class Client:
         while True:
             f = await self.read()
             assert f is not None, "connection closed"
-            kind, flags, fsid, payload = f
-            if kind == HEADERS:
-                fields = dict(self.decoder.decode(payload))
-                if fsid != sid:
-                    continue
+            if f.kind == HEADERS and f.sid == sid:
+                assert f.fields is not None
                 if head is None:
-                    head = fields
-                    if flags & END_STREAM:
+                    head = f.fields
+                    if f.flags & END_STREAM:
                         return head, [], head
                 else:
-                    assert flags & END_STREAM
+                    assert f.flags & END_STREAM
                     messages = []
                     while data:
                         compressed, n = struct.unpack(">BI", data[:5])
                         assert not compressed
                         messages.append(data[5 : 5 + n])
                         data = data[5 + n :]
-                    return head, messages, fields
-            elif kind == DATA and fsid == sid:
-                data += payload
+                    return head, messages, f.fields
+            elif f.kind == DATA and f.sid == sid:
+                data += f.payload
 
     async def goaway(self) -> int:
         """Reads until GOAWAY; returns its error code."""
         while True:
             f = await self.read()
             assert f is not None, "closed without GOAWAY"
-            if f[0] == GOAWAY:
-                return int(struct.unpack(">II", f[3][:8])[1])
+            if f.kind == GOAWAY:
+                return int(struct.unpack(">II", f.payload[:8])[1])
 
     async def closed(self) -> None:
         while await self.read() is not None:
@@ -206,9 +245,9 @@ def test_ping_settings_priority_and_unknown_frames() -> None:
         while (PING, ACK) not in seen or len([k for k in seen if k == (SETTINGS, ACK)]) < 1:
             f = await c.read()
             assert f is not None
-            seen.add((f[0], f[1] & ACK))
-            if f[0] == PING:
-                ping = f[3]
+            seen.add((f.kind, f.flags & ACK))
+            if f.kind == PING:
+                ping = f.payload
         assert ping == b"12345678"
         _, _, trailers = await c.call("/etcdserverpb.KV/Put", put(b"a", b"1"))
         assert trailers[b"grpc-status"] == b"0"
@@ -241,7 +280,9 @@ def test_grpc_errors() -> None:
             headers=encode(
                 [
                     (b":method", b"POST"),
+                    (b":scheme", b"http"),
                     (b":path", b"/etcdserverpb.KV/Put"),
+                    (b":authority", b"localhost"),
                     (b"content-type", b"text/plain"),
                 ]
             ),
@@ -254,6 +295,42 @@ def test_grpc_errors() -> None:
         # The connection is still fine.
         _, _, t = await c.call("/etcdserverpb.KV/Put", put(b"k", b"v"))
         assert t[b"grpc-status"] == b"0"
+        c.close()
+
+    run(scenario)
+
+
+def test_a_reused_block_of_indexed_fields_follows_the_dynamic_table() -> None:
+    """The server keeps the decoding of a block made only of indexed fields
+    (a gRPC client sends the same one for every call of a method); a block
+    that changes the dynamic table must make it decode such a block anew."""
+
+    def literal(index: int, value: bytes) -> bytes:  # with incremental indexing
+        return bytes((0x40 | index, len(value))) + value
+
+    post, http = b"\x83", b"\x86"  # static :method POST, :scheme http
+    # :path Put at 62, then content-type at 62 and :path Put at 63.
+    first = post + http + literal(4, b"/etcdserverpb.KV/Put") + literal(31, b"application/grpc")
+    indexed = post + http + b"\xbf\xbe"  # 63 and 62: the same bytes, call after call
+    # :path Range at 62, content-type now at 63, :path Put at 64.
+    third = post + http + literal(4, b"/etcdserverpb.KV/Range") + b"\xbf"
+    get = grpc_message(pb.RangeRequest(key=b"k").SerializeToString())
+
+    async def scenario(port: int, _server: EtcdGrpcServer) -> None:
+        c = await Client.connect(port)
+        _, _, t = await c.call("", put(b"k", b"v1"), headers=first)
+        assert t[b"grpc-status"] == b"0"
+        for value in (b"v2", b"v3"):  # a Put, twice, from the same block
+            _, msgs, t = await c.call("", put(b"k", value), headers=indexed)
+            assert t[b"grpc-status"] == b"0"
+            assert pb.PutResponse.FromString(msgs[0]).header.revision > 2
+        _, msgs, _ = await c.call("", get, headers=third)
+        assert pb.RangeResponse.FromString(msgs[0]).kvs[0].value == b"v3"
+        # The same bytes as before now name Range (62) and content-type (63).
+        _, msgs, t = await c.call("", get, headers=indexed)
+        assert t[b"grpc-status"] == b"0"
+        (kv,) = pb.RangeResponse.FromString(msgs[0]).kvs
+        assert kv.value == b"v3"
         c.close()
 
     run(scenario)
@@ -285,14 +362,12 @@ def test_flow_control_holds_data_until_the_windows_open() -> None:
                 except TimeoutError:
                     return got
                 assert f is not None
-                kind, flags, fsid, payload = f
-                if kind == HEADERS:
-                    c.decoder.decode(payload)
-                    assert not flags & END_STREAM, "ended early"
-                if kind == DATA and fsid == sid:
-                    assert len(payload) <= 16384  # the default max frame size
-                    got += len(payload)
-                    received.extend(payload)
+                if f.kind == HEADERS:
+                    assert not f.flags & END_STREAM, "ended early"
+                if f.kind == DATA and f.sid == sid:
+                    assert len(f.payload) <= 16384  # the default max frame size
+                    got += len(f.payload)
+                    received.extend(f.payload)
 
         # The stream window allows 1000 bytes (the put's response used none of it).
         assert await data_until_quiet() == 1000
@@ -306,11 +381,10 @@ def test_flow_control_holds_data_until_the_windows_open() -> None:
         while trailers is None:
             f = await c.read()
             assert f is not None
-            kind, flags, fsid, payload = f
-            if kind == DATA and fsid == sid:
-                received.extend(payload)
-            elif kind == HEADERS and fsid == sid and flags & END_STREAM:
-                trailers = dict(c.decoder.decode(payload))
+            if f.kind == DATA and f.sid == sid:
+                received.extend(f.payload)
+            elif f.kind == HEADERS and f.sid == sid and f.flags & END_STREAM:
+                trailers = f.fields
         assert trailers[b"grpc-status"] == b"0"
         (n,) = struct.unpack(">I", received[1:5])
         assert len(received) == 5 + n
@@ -331,8 +405,8 @@ def test_rst_stream_ends_a_watch_and_a_deadline_ends_another() -> None:
         while True:
             f = await c.read()
             assert f is not None
-            if f[0] == DATA and f[2] == sid:
-                assert pb.WatchResponse.FromString(f[3][5:]).created
+            if f.kind == DATA and f.sid == sid:
+                assert pb.WatchResponse.FromString(f.payload[5:]).created
                 break
         assert len(server._streams) == 1
         c.send(RST_STREAM, 0, sid, struct.pack(">I", 8))  # CANCEL
@@ -360,16 +434,24 @@ def test_rst_stream_ends_a_watch_and_a_deadline_ends_another() -> None:
 @pytest.mark.parametrize(
     ("frames", "code"),
     [
-        ([frame(HEADERS, END_HEADERS, 2, request_headers("/x"))], 1),  # even stream id
-        ([frame(HEADERS, END_HEADERS, 1, b"\xbf\xff\xff")], 9),  # HPACK garbage
-        ([frame(CONTINUATION, END_HEADERS, 1, b"\x82")], 1),  # CONTINUATION alone
-        ([frame(HEADERS, 0, 1, b"\x82"), frame(PING, 0, 0, b"x" * 8)], 1),  # not CONTINUATION
-        ([frame(DATA, 0, 1, b"x")], 1),  # DATA on an idle stream
-        ([frame(PING, 0, 0, b"short")], 6),
-        ([frame(SETTINGS, 0, 0, b"\x00\x04\xff\xff\xff\xff")], 3),  # window above 2^31-1
-        ([frame(WINDOW_UPDATE, 0, 0, b"\x00\x00\x00\x00")], 1),
-        ([frame(0x5, END_HEADERS, 1, b"\x00\x00\x00\x02\x82")], 1),  # PUSH_PROMISE
-        ([b"\x7f\xff\xff" + b"\x00" * 6], 6),  # a frame over the max frame size
+        ([frame(HEADERS, END_HEADERS, 2, request_headers("/x"))], PROTOCOL_ERROR),  # even id
+        ([frame(HEADERS, END_HEADERS, 1, b"\xbf\xff\xff")], COMPRESSION_ERROR),  # HPACK garbage
+        ([frame(CONTINUATION, END_HEADERS, 1, b"\x82")], PROTOCOL_ERROR),  # CONTINUATION alone
+        (  # not CONTINUATION
+            [frame(HEADERS, 0, 1, b"\x82"), frame(PING, 0, 0, b"x" * 8)],
+            PROTOCOL_ERROR,
+        ),
+        ([frame(DATA, 0, 1, b"x")], PROTOCOL_ERROR),  # DATA on an idle stream
+        ([frame(PING, 0, 0, b"short")], FRAME_SIZE_ERROR),
+        ([frame(SETTINGS, 0, 0, b"\x00\x04\xff\xff\xff\xff")], FLOW_CONTROL_ERROR),  # > 2^31-1
+        ([frame(WINDOW_UPDATE, 0, 0, b"\x00\x00\x00\x00")], PROTOCOL_ERROR),
+        ([frame(0x5, END_HEADERS, 1, b"\x00\x00\x00\x02\x82")], PROTOCOL_ERROR),  # PUSH_PROMISE
+        # A frame header announcing more than the max frame size: refused at once.
+        ([b"\x7f\xff\xff\x00\x00\x00\x00\x00\x01"], FRAME_SIZE_ERROR),
+        ([frame(DATA, 0, 0, b"x")], PROTOCOL_ERROR),  # DATA on stream 0
+        ([frame(DATA, PADDED, 1, b"\x05abc")], PROTOCOL_ERROR),  # padding longer than the frame
+        ([frame(RST_STREAM, 0, 1, b"\x00\x00")], FRAME_SIZE_ERROR),
+        ([frame(SETTINGS, 0, 0, b"\x00\x05\x00\x00\x00\x01")], PROTOCOL_ERROR),  # max frame 1
     ],
 )
 def test_connection_errors_end_with_goaway(frames: list[bytes], code: int) -> None:
@@ -378,6 +460,51 @@ def test_connection_errors_end_with_goaway(frames: list[bytes], code: int) -> No
         for f in frames:
             c.writer.write(f)
         assert await c.goaway() == code
+        await c.closed()
+
+    run(scenario)
+
+
+@pytest.mark.parametrize(
+    "block",
+    [
+        b"\x80",  # index 0
+        b"\xbe",  # index 62: the dynamic table is empty
+        b"\xbf\xff\xff",  # index 63, then garbage
+        b"\xff",  # an integer whose continuation is missing
+        b"\xff\xff\xff\xff\xff\xff\x7f",  # an integer too large
+        b"\x40\x05ab",  # a string shorter than its length
+        b"\x3f\xe2\x1f",  # a table size update to 4097, above what the server allows
+        b"\x82\x20",  # a table size update after a header field
+        b"\x40\x81\x00\x00",  # a Huffman name of zero bits, then a bad pad
+    ],
+)
+def test_a_header_block_that_does_not_decode_ends_the_connection(block: bytes) -> None:
+    async def scenario(port: int, _server: EtcdGrpcServer) -> None:
+        c = await Client.connect(port)
+        c.send(HEADERS, END_HEADERS, 1, block)
+        assert await c.goaway() == COMPRESSION_ERROR
+        await c.closed()
+
+    run(scenario)
+
+
+def test_a_header_list_over_the_limit_ends_the_connection() -> None:
+    async def scenario(port: int, _server: EtcdGrpcServer) -> None:
+        c = await Client.connect(port)
+        _, _, t = await c.call(
+            "/etcdserverpb.KV/Put",
+            put(b"k", b"v"),
+            headers=request_headers("/etcdserverpb.KV/Put", x_big="v" * (MAX_HEADER_LIST // 2)),
+        )
+        assert t[b"grpc-status"] == b"0"  # custom metadata is ignored
+        sid = c.stream()
+        block = request_headers("/etcdserverpb.KV/Put", x_big="v" * MAX_HEADER_LIST)
+        c.send(HEADERS, 0, sid, block[:16384])
+        for i in range(16384, len(block), 16384):
+            last = i + 16384 >= len(block)
+            c.send(CONTINUATION, END_HEADERS if last else 0, sid, block[i : i + 16384])
+        assert await c.goaway() == COMPRESSION_ERROR
         await c.closed()
 
     run(scenario)
@@ -413,13 +540,14 @@ def test_window_overrun_is_a_flow_control_error() -> None:
         t = _Transport()
         conn.connection_made(t)
         chunk = frame(DATA, 0, 1, b"\x00" * (1 << 20))
-        # 5 MiB on one stream, all in one read: over the 4 MiB window it was given.
         conn.data_received(
             PREFACE
             + frame(SETTINGS, 0, 0)
+            + frame(SETTINGS, ACK, 0)  # the server's 1 MiB frames and 4 MiB windows hold now
             + frame(HEADERS, END_HEADERS, 1, request_headers("/etcdserverpb.Watch/Watch"))
-            + chunk * 5
         )
+        # 5 MiB on one stream, all in one read: over the 4 MiB window it was given.
+        conn.data_received(chunk * 5)
         await asyncio.sleep(0)
         conn.flush()
         assert t.closed
@@ -431,7 +559,7 @@ def test_window_overrun_is_a_flow_control_error() -> None:
             if kind == GOAWAY:
                 codes.append(struct.unpack_from(">II", t.out, pos + 9)[1])
             pos += 9 + n
-        assert codes == [3]
+        assert codes == [FLOW_CONTROL_ERROR]
         conn.connection_lost(None)
 
     asyncio.run(main())
@@ -471,7 +599,7 @@ def test_a_unary_call_with_more_than_one_message_fails() -> None:
 def test_not_http2_is_refused() -> None:
     async def scenario(port: int, _server: EtcdGrpcServer) -> None:
         c = await Client.connect(port, preface=b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
-        assert await c.goaway() == 1
+        assert await c.goaway() == PROTOCOL_ERROR
         await c.closed()
 
     run(scenario)

@@ -14,7 +14,9 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
+import click
 import pytest
+from hyperframe.frame import Frame, SettingsFrame
 
 from .etcd_server_helpers import (
     COMMAND_TIMEOUT,
@@ -306,6 +308,7 @@ def test_data_dir_of_another_member_is_refused(tmp_path: Path) -> None:
         (["--name", "c", "--initial-cluster", "a=http://127.0.0.1:1"], "is not in it"),
         (["--cluster-size", "0"], "--cluster-size"),
         (["--cluster-size", "3", "--initial-cluster", "a=http://127.0.0.1:1"], "exclude"),
+        (["--grpc-engine", "quic"], "--grpc-engine"),
     ],
 )
 def test_bad_flags_exit_2(tmp_path: Path, args: list[str], message: str) -> None:
@@ -317,6 +320,69 @@ def test_bad_flags_exit_2(tmp_path: Path, args: list[str], message: str) -> None
     )
     assert res.returncode == 2
     assert message in res.stderr
+
+
+# ------------------------------------------------------------- gRPC engines
+
+
+def _server_settings(endpoint: str) -> dict[int, int]:
+    """The SETTINGS a server sends first on a new HTTP/2 connection."""
+    import socket
+
+    host, port = endpoint.rsplit(":", 1)
+    with socket.create_connection((host, int(port)), timeout=COMMAND_TIMEOUT) as sock:
+        sock.sendall(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" + SettingsFrame(0).serialize())
+        data = b""
+        while True:
+            chunk = sock.recv(65536)
+            assert chunk, "closed before SETTINGS"
+            data += chunk
+            if len(data) < 9:
+                continue
+            frame, length = Frame.parse_frame_header(memoryview(data[:9]))
+            if len(data) >= 9 + length:
+                break
+    assert isinstance(frame, SettingsFrame)
+    frame.parse_body(memoryview(data[9 : 9 + length]))
+    return frame.settings
+
+
+def test_grpc_engine_choices_are_the_engines() -> None:
+    from kubeproof.cli.etcd import command
+    from kubeproof.serve.etcd_grpc import ENGINES
+
+    (option,) = [p for p in command.params if p.name == "grpc_engine"]
+    assert isinstance(option.type, click.Choice)
+    assert tuple(option.type.choices) == ENGINES
+    assert option.default == ENGINES[0]
+
+
+@pytest.mark.parametrize(
+    ("flag", "env", "engine"),
+    [
+        (None, "grpcio", "grpcio"),  # the environment chooses when the flag is absent
+        ("grpcio", None, "grpcio"),
+        ("h2", "grpcio", "h2"),  # the flag wins
+    ],
+)
+def test_grpc_engine_flag_and_environment(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    flag: str | None,
+    env: str | None,
+    engine: str,
+) -> None:
+    if env is None:
+        monkeypatch.delenv("KUBEPROOF_ETCD_GRPC_ENGINE", raising=False)
+    else:
+        monkeypatch.setenv("KUBEPROOF_ETCD_GRPC_ENGINE", env)
+    extra = ("--grpc-engine", flag) if flag else ()
+    with running_etcd(tmp_path, *extra) as etcd:
+        assert etcd.ctl("put", "/engine/k", engine).stdout.strip() == "OK"
+        assert etcd.ctl("get", "/engine/k").stdout.split() == ["/engine/k", engine]
+        # kubeproof's h2 engine announces 1 MiB frames; grpcio does not.
+        max_frame = _server_settings(etcd.endpoints[0]).get(SettingsFrame.MAX_FRAME_SIZE)
+        assert (max_frame == 1 << 20) == (engine == "h2")
 
 
 def _free_port() -> int:

@@ -14,6 +14,11 @@ and member i serves clients on the port of the first ``--listen-client-urls``
 URL plus i-1 (port 0: each picks a free port).  One line per member is
 printed once it serves (``member NAME id=HEX serving clients on URL``), then
 ``ready``.
+
+``--grpc-engine`` chooses who speaks gRPC (`kubeproof.serve.etcd_grpc.ENGINES`):
+``h2``, kubeproof's own HTTP/2 connection on python-hyper's hyperframe and
+hpack (the default), or ``grpcio``, grpcio's asyncio server.  Without the
+flag, the environment variable ``KUBEPROOF_ETCD_GRPC_ENGINE`` chooses.
 """
 
 from __future__ import annotations
@@ -136,6 +141,17 @@ def parse_initial_cluster(value: str) -> list[tuple[str, str]]:
     show_default=True,
     help="Applied entries between two snapshots (0: never).",
 )
+@click.option(
+    "--grpc-engine",
+    # kubeproof.serve.etcd_grpc.ENGINES (not imported here: it would load grpcio
+    # for every kubeproof command); a test checks they agree.
+    type=click.Choice(["h2", "grpcio"]),
+    default="h2",
+    show_default=True,
+    envvar="KUBEPROOF_ETCD_GRPC_ENGINE",
+    show_envvar=True,
+    help="Who serves gRPC: kubeproof's own HTTP/2 (h2) or grpcio's asyncio server (grpcio).",
+)
 def command(
     name: str,
     data_dir: Path | None,
@@ -148,6 +164,7 @@ def command(
     heartbeat_interval: int,
     election_timeout: int,
     snapshot_count: int,
+    grpc_engine: str,
 ) -> None:
     """Serve etcd's v3 gRPC API (KV, Watch, Lease, Cluster, Maintenance) from kubeproof's
     Raft-replicated MVCC store; etcdctl 3.4 and the etcd3 Python client work against it."""
@@ -206,6 +223,7 @@ def command(
                 heartbeat_interval / 1000,
                 election_timeout // heartbeat_interval,
                 snapshot_count,
+                grpc_engine,
             )
         )
     except _StartError as e:
@@ -223,6 +241,7 @@ async def _serve(
     heartbeat: float,
     election_ticks: int,
     snapshot_count: int,
+    grpc_engine: str,
 ) -> None:
     from kubeproof.serve.etcd_disk import DiskCorruptError
     from kubeproof.serve.etcd_grpc import EtcdGrpcServer
@@ -265,7 +284,7 @@ async def _serve(
             else:
                 all_peers = {spec.id_of(m.name): m.peer_url for m in spec.members}
                 transport = TcpTransport(ms.id, listen_peer, all_peers, ms.deliver, ms.unreachable)
-            server = EtcdGrpcServer(ms)
+            server = EtcdGrpcServer(ms, engine=grpc_engine)
             try:
                 ports = await server.start(urls)
                 await ms.start(transport)

@@ -5,16 +5,25 @@ Theory of operation
 `GrpcH2Server` is the transport under `etcd_grpc`'s servicers when the
 ``h2`` engine is chosen (the default): it speaks HTTP/2 (RFC 9113) and the
 gRPC wire protocol (length-prefixed messages in DATA frames, the status in
-trailers) itself, as an `asyncio.Protocol`, so a call costs a few dict
-look-ups and one task instead of a trip through grpcio's completion queue,
-its poller thread and its Cython callbacks; grpcio's asyncio server spent
-more of the CPU per call than the whole store behind it.
+trailers), as an `asyncio.Protocol`, so a call costs a few dict look-ups
+and one task instead of a trip through grpcio's completion queue, its
+poller thread and its Cython callbacks; grpcio's asyncio server spent more
+of the CPU per call than the whole store behind it.
+
+The wire formats are python-hyper's libraries: ``hyperframe`` parses and
+serializes every frame (and checks its length, padding and stream
+association), ``hpack`` decodes the client's header blocks and encodes
+ours.  What is ours is what a connection does with them: stream states,
+SETTINGS, flow control, GOAWAY, and gRPC on top.  (python-hyper's ``h2``
+state machine does all of that too, and was tried: it added about 100 µs
+of CPU to every call, and Puts fell below half of etcd's throughput;
+docs/etcd-server.md has the figures.)
 
 Per connection (`_Connection`):
 
-    read     the client preface, then frames: 9-byte header, payload.
+    read     the client preface, then frames (`hyperframe.frame.Frame`).
              HEADERS (+ CONTINUATION) open a stream; the header block is
-             decoded with `etcd_hpack`; ``:path`` names the method.  DATA
+             decoded with `hpack.Decoder`; ``:path`` names the method.  DATA
              carries gRPC messages (1 byte compressed flag, 4 bytes length,
              the protobuf); END_STREAM closes the client's side.  SETTINGS
              are applied and acknowledged, PING answered, WINDOW_UPDATE
@@ -36,13 +45,21 @@ Per connection (`_Connection`):
              with WINDOW_UPDATE once half a window is consumed; a peer
              that overruns a window it was given is a FLOW_CONTROL_ERROR.
 
-Errors: a malformed frame, a header block that does not decode, a stream
-id going backwards, CONTINUATION out of place and the like are connection
-errors (GOAWAY with the code, then close); a message over the size limit
-answers RESOURCE_EXHAUSTED, an unknown method UNIMPLEMENTED, a
-``grpc-timeout`` that passes cancels the handler and answers
-DEADLINE_EXCEEDED, an exception the handler does not turn into a status
-answers UNKNOWN (and is logged), as grpcio does.
+HPACK: the header blocks we send are literals that are never indexed
+(computed once), so the client's dynamic table never depends on us.  A
+gRPC client sends the very same block for every call of a method once its
+headers are in the dynamic table; a block made only of one-byte indexed
+fields cannot change that table, so its decoding is kept and reused until
+a block that can change the table arrives.
+
+Errors: a malformed frame (hyperframe refuses it), a header block that
+does not decode (hpack refuses it: COMPRESSION_ERROR, the dynamic table is
+lost), a stream id going backwards, CONTINUATION out of place and the like
+are connection errors (GOAWAY with the code, then close); a message over
+the size limit answers RESOURCE_EXHAUSTED, an unknown method
+UNIMPLEMENTED, a ``grpc-timeout`` that passes cancels the handler and
+answers DEADLINE_EXCEEDED, an exception the handler does not turn into a
+status answers UNKNOWN (and is logged), as grpcio does.
 
 Stopping: listening stops, every connection gets GOAWAY, calls still
 running after ``grace`` seconds are cancelled and the connections closed.
@@ -57,11 +74,23 @@ import logging
 import struct
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Any, NoReturn
+from typing import Any, NoReturn, cast
 
 import grpc
-
-from .etcd_hpack import Decoder, HPACKError, encode
+from hpack import Decoder, Encoder, HPACKError, NeverIndexedHeaderTuple
+from hyperframe.exceptions import HyperframeError, InvalidFrameError
+from hyperframe.frame import (
+    ContinuationFrame,
+    DataFrame,
+    Frame,
+    GoAwayFrame,
+    HeadersFrame,
+    PingFrame,
+    PushPromiseFrame,
+    RstStreamFrame,
+    SettingsFrame,
+    WindowUpdateFrame,
+)
 
 __all__ = [
     "GrpcH2Server",
@@ -74,43 +103,14 @@ log = logging.getLogger("kubeproof.etcd.h2")
 
 PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
 
-# Frame types (RFC 9113 6).
-DATA = 0x0
-HEADERS = 0x1
-PRIORITY = 0x2
-RST_STREAM = 0x3
-SETTINGS = 0x4
-PUSH_PROMISE = 0x5
-PING = 0x6
-GOAWAY = 0x7
-WINDOW_UPDATE = 0x8
-CONTINUATION = 0x9
-
-# Flags.
-END_STREAM = 0x1
-ACK = 0x1
-END_HEADERS = 0x4
-PADDED = 0x8
-PRIORITY_FLAG = 0x20
-
 # Error codes (RFC 9113 7).
 NO_ERROR = 0x0
 PROTOCOL_ERROR = 0x1
-INTERNAL_ERROR = 0x2
 FLOW_CONTROL_ERROR = 0x3
 STREAM_CLOSED = 0x5
 FRAME_SIZE_ERROR = 0x6
 REFUSED_STREAM = 0x7
-CANCEL = 0x8
 COMPRESSION_ERROR = 0x9
-
-# Settings (RFC 9113 6.5.2).
-S_HEADER_TABLE_SIZE = 0x1
-S_ENABLE_PUSH = 0x2
-S_MAX_CONCURRENT_STREAMS = 0x3
-S_INITIAL_WINDOW_SIZE = 0x4
-S_MAX_FRAME_SIZE = 0x5
-S_MAX_HEADER_LIST_SIZE = 0x6
 
 MAX_WINDOW = 2**31 - 1
 DEFAULT_WINDOW = 65535
@@ -120,8 +120,22 @@ DEFAULT_MAX_FRAME = 16384
 RECV_STREAM_WINDOW = 4 * 1024 * 1024
 RECV_CONN_WINDOW = 16 * 1024 * 1024
 MAX_FRAME = 1 << 20
-MAX_HEADER_LIST = 1 << 20
+MAX_HEADER_LIST = 64 * 1024
+"""The largest header list a request may have (RFC 7541's size: names, values
+and 32 bytes per field), enforced by the HPACK decoder: well above any gRPC
+client's own metadata limit (grpc-core: 8 KiB by default)."""
+HEADER_TABLE_SIZE = 4096
+"""The HPACK dynamic table a client may use for its requests: RFC 7541's
+default (so SETTINGS need not mention it), enough for a gRPC client to send
+every call's headers as indexed fields."""
 MAX_CONCURRENT_STREAMS = 4096
+
+_SETTINGS = {
+    SettingsFrame.MAX_CONCURRENT_STREAMS: MAX_CONCURRENT_STREAMS,
+    SettingsFrame.INITIAL_WINDOW_SIZE: RECV_STREAM_WINDOW,
+    SettingsFrame.MAX_FRAME_SIZE: MAX_FRAME,
+    SettingsFrame.MAX_HEADER_LIST_SIZE: MAX_HEADER_LIST,
+}
 
 # gRPC status codes used here.
 OK = 0
@@ -132,16 +146,37 @@ RESOURCE_EXHAUSTED = 8
 UNIMPLEMENTED = 12
 INTERNAL = 13
 
-_FRAME_HEAD = struct.Struct(">BHBBI")
-_SETTING = struct.Struct(">HI")
-_U32 = struct.Struct(">I")
-_GOAWAY_HEAD = struct.Struct(">II")
 _MSG_HEAD = struct.Struct(">BI")
+_END_HEADERS = ("END_HEADERS",)
+_END_HEADERS_STREAM = ("END_HEADERS", "END_STREAM")
+_ACK = ("ACK",)
+
+Headers = list[tuple[bytes, bytes]]
 
 
-def _frame(kind: int, flags: int, stream_id: int, payload: bytes = b"") -> bytes:
-    n = len(payload)
-    return _FRAME_HEAD.pack(n >> 16, n & 0xFFFF, kind, flags, stream_id) + payload
+def _encode(fields: Headers) -> bytes:
+    """A header block of literals never indexed: it leaves the client's
+    dynamic table alone, so it can be computed once and sent on any
+    connection."""
+    return Encoder().encode([NeverIndexedHeaderTuple(n, v) for n, v in fields])
+
+
+def _only_indexed(block: bytes) -> bool:
+    """True if ``block`` is nothing but one-byte indexed fields (indices 1 to
+    126), so decoding it cannot change the dynamic table."""
+    return bool(block) and min(block) >= 0x81 and max(block) <= 0xFE
+
+
+def _error_code(e: Exception) -> int:
+    """The GOAWAY code for a connection error."""
+    if isinstance(e, H2Error):
+        return e.code
+    if isinstance(e, HPACKError):
+        # A block that does not decode leaves the dynamic table unknown.
+        return COMPRESSION_ERROR
+    if isinstance(e, InvalidFrameError):
+        return FRAME_SIZE_ERROR  # a frame too short or long for its type
+    return PROTOCOL_ERROR  # invalid values, padding, stream ids
 
 
 def percent_encode(text: str) -> bytes:
@@ -153,8 +188,8 @@ def percent_encode(text: str) -> bytes:
     return b"".join(bytes((b,)) if 0x20 <= b <= 0x7E and b != 0x25 else b"%%%02X" % b for b in raw)
 
 
-_RESPONSE_HEADERS = encode([(b":status", b"200"), (b"content-type", b"application/grpc")])
-_TRAILERS_OK = encode([(b"grpc-status", b"0")])
+_RESPONSE_HEADERS = _encode([(b":status", b"200"), (b"content-type", b"application/grpc")])
+_TRAILERS_OK = _encode([(b"grpc-status", b"0")])
 
 
 def _trailers(code: int, details: str) -> bytes:
@@ -163,7 +198,7 @@ def _trailers(code: int, details: str) -> bytes:
     fields = [(b"grpc-status", str(code).encode())]
     if details:
         fields.append((b"grpc-message", percent_encode(details)))
-    return encode(fields)
+    return _encode(fields)
 
 
 def _trailers_only(code: int, details: str, status: bytes = b"200") -> bytes:
@@ -171,7 +206,7 @@ def _trailers_only(code: int, details: str, status: bytes = b"200") -> bytes:
     fields.append((b"grpc-status", str(code).encode()))
     if details:
         fields.append((b"grpc-message", percent_encode(details)))
-    return encode(fields)
+    return _encode(fields)
 
 
 _TIMEOUT_UNITS = {
@@ -323,11 +358,14 @@ class _Connection(asyncio.Protocol):
         self.buf = bytearray()
         self.preface = False
         self.decoder = Decoder(max_header_list_size=MAX_HEADER_LIST)
+        self.decoder.max_allowed_table_size = HEADER_TABLE_SIZE
+        # Blocks of indexed fields only, decoded while the dynamic table holds.
+        self.decoded: dict[bytes, Headers] = {}
         self.streams: dict[int, _Stream] = {}
         self.last_stream_id = 0
         self.header_block: bytearray | None = None
         self.header_stream = 0
-        self.header_flags = 0
+        self.header_end_stream = False
         self.send_window = DEFAULT_WINDOW
         self.peer_initial_window = DEFAULT_WINDOW
         self.peer_max_frame = DEFAULT_MAX_FRAME
@@ -351,17 +389,10 @@ class _Connection(asyncio.Protocol):
         peer = transport.get_extra_info("peername")
         self.peer = f"ipv4:{peer[0]}:{peer[1]}" if isinstance(peer, tuple) else str(peer)
         self.server.connections.add(self)
-        settings = b"".join(
-            _SETTING.pack(k, v)
-            for k, v in (
-                (S_MAX_CONCURRENT_STREAMS, MAX_CONCURRENT_STREAMS),
-                (S_INITIAL_WINDOW_SIZE, RECV_STREAM_WINDOW),
-                (S_MAX_FRAME_SIZE, MAX_FRAME),
-                (S_MAX_HEADER_LIST_SIZE, MAX_HEADER_LIST),
-            )
+        self.write(SettingsFrame(0, settings=dict(_SETTINGS)).serialize())
+        self.write(
+            WindowUpdateFrame(0, window_increment=RECV_CONN_WINDOW - DEFAULT_WINDOW).serialize()
         )
-        self.write(_frame(SETTINGS, 0, 0, settings))
-        self.write(_frame(WINDOW_UPDATE, 0, 0, _U32.pack(RECV_CONN_WINDOW - DEFAULT_WINDOW)))
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closing = True
@@ -411,12 +442,12 @@ class _Connection(asyncio.Protocol):
             return
         self.goaway_sent = True
         self.write(
-            _frame(
-                GOAWAY,
+            GoAwayFrame(
                 0,
-                0,
-                _GOAWAY_HEAD.pack(self.last_stream_id, code) + message.encode()[:256],
-            )
+                last_stream_id=self.last_stream_id,
+                error_code=code,
+                additional_data=message.encode()[:256],
+            ).serialize()
         )
 
     # -------------------------------------------------------------- reading
@@ -438,62 +469,59 @@ class _Connection(asyncio.Protocol):
                 self.preface = True
                 pos = len(PREFACE)
             end = len(buf)
-            head = _FRAME_HEAD
-            while end - pos >= 9:
-                hi, lo, kind, flags, sid = head.unpack_from(buf, pos)
-                length = (hi << 16) | lo
-                if length > MAX_FRAME:
-                    raise H2Error(FRAME_SIZE_ERROR, f"frame of {length} bytes")
-                if end - pos - 9 < length:
-                    break
-                payload = bytes(buf[pos + 9 : pos + 9 + length])
-                pos += 9 + length
-                self._frame(kind, flags, sid & 0x7FFFFFFF, payload)
+            with memoryview(buf) as view:
+                while end - pos >= 9:
+                    frame, length = Frame.parse_frame_header(view[pos : pos + 9])
+                    if length > MAX_FRAME:
+                        raise H2Error(FRAME_SIZE_ERROR, f"frame of {length} bytes")
+                    if end - pos - 9 < length:
+                        break
+                    frame.parse_body(view[pos + 9 : pos + 9 + length])
+                    pos += 9 + length
+                    self._frame(frame)
             del buf[:pos]
             self._give_back()
-        except (H2Error, HPACKError) as e:
-            # A decoding failure leaves HPACK's dynamic table unknown: fatal too.
-            code = e.code if isinstance(e, H2Error) else COMPRESSION_ERROR
+        except (H2Error, HyperframeError, HPACKError) as e:
             log.debug("closing connection from %s: %s", self.peer, e)
             self.closing = True
-            self.close(code, str(e))
+            self.close(_error_code(e), str(e))
             for s in list(self.streams.values()):
                 self._cancel(s)
             self.streams.clear()
 
-    def _frame(self, kind: int, flags: int, sid: int, payload: bytes) -> None:
-        if self.header_block is not None and kind != CONTINUATION:
+    def _frame(self, frame: Frame) -> None:
+        if self.header_block is not None and not isinstance(frame, ContinuationFrame):
             raise H2Error(PROTOCOL_ERROR, "expected CONTINUATION")
-        if kind == DATA:
-            self._data(flags, sid, payload)
-        elif kind == HEADERS:
-            self._headers(flags, sid, payload)
-        elif kind == CONTINUATION:
+        sid = frame.stream_id
+        if isinstance(frame, DataFrame):
+            self._data(sid, frame.data, frame.flow_controlled_length, "END_STREAM" in frame.flags)
+        elif isinstance(frame, HeadersFrame):
+            end_stream = "END_STREAM" in frame.flags
+            if "END_HEADERS" in frame.flags:
+                self._end_headers(sid, end_stream, frame.data)
+            else:
+                self.header_block = bytearray(frame.data)
+                self.header_stream = sid
+                self.header_end_stream = end_stream
+        elif isinstance(frame, ContinuationFrame):
             if self.header_block is None or sid != self.header_stream:
                 raise H2Error(PROTOCOL_ERROR, "CONTINUATION out of place")
-            self.header_block += payload
+            self.header_block += frame.data
             if len(self.header_block) > MAX_HEADER_LIST:
                 raise H2Error(PROTOCOL_ERROR, "header block too large")
-            if flags & END_HEADERS:
+            if "END_HEADERS" in frame.flags:
                 block = bytes(self.header_block)
                 self.header_block = None
-                self._end_headers(self.header_stream, self.header_flags, block)
-        elif kind == SETTINGS:
-            self._settings(flags, sid, payload)
-        elif kind == WINDOW_UPDATE:
-            self._window_update(sid, payload)
-        elif kind == PING:
-            if sid != 0:
-                raise H2Error(PROTOCOL_ERROR, "PING on a stream")
-            if len(payload) != 8:
-                raise H2Error(FRAME_SIZE_ERROR, "PING payload is not 8 bytes")
-            if not flags & ACK:
-                self.write(_frame(PING, ACK, 0, payload))
-        elif kind == RST_STREAM:
-            if sid == 0:
-                raise H2Error(PROTOCOL_ERROR, "RST_STREAM on stream 0")
-            if len(payload) != 4:
-                raise H2Error(FRAME_SIZE_ERROR, "RST_STREAM payload is not 4 bytes")
+                self._end_headers(sid, self.header_end_stream, block)
+        elif isinstance(frame, WindowUpdateFrame):
+            self._window_update(sid, frame.window_increment)
+        elif isinstance(frame, SettingsFrame):
+            if "ACK" not in frame.flags:
+                self._settings(frame.settings)
+        elif isinstance(frame, PingFrame):
+            if "ACK" not in frame.flags:
+                self.write(PingFrame(0, opaque_data=frame.opaque_data, flags=_ACK).serialize())
+        elif isinstance(frame, RstStreamFrame):
             if sid > self.last_stream_id:
                 raise H2Error(PROTOCOL_ERROR, "RST_STREAM on an idle stream")
             s = self.streams.pop(sid, None)
@@ -501,51 +529,31 @@ class _Connection(asyncio.Protocol):
                 self.blocked.pop(sid, None)
                 self._cancel(s)
                 self._check_idle()
-        elif kind == PRIORITY:
-            if sid == 0:
-                raise H2Error(PROTOCOL_ERROR, "PRIORITY on stream 0")
-            if len(payload) != 5:
-                raise H2Error(FRAME_SIZE_ERROR, "PRIORITY payload is not 5 bytes")
-        elif kind == GOAWAY:
-            if sid != 0:
-                raise H2Error(PROTOCOL_ERROR, "GOAWAY on a stream")
-            # The client is leaving: it opens no new streams; the ones open finish.
-        elif kind == PUSH_PROMISE:
+        elif isinstance(frame, PushPromiseFrame):
             raise H2Error(PROTOCOL_ERROR, "a client may not push")
-        # Unknown frame types are ignored (RFC 9113 4.1).
+        # GOAWAY: the client is leaving; it opens no new streams, the ones open
+        # finish.  PRIORITY, ALTSVC and unknown frame types are ignored.
 
-    @staticmethod
-    def _unpad(flags: int, payload: bytes) -> bytes:
-        if flags & PADDED:
-            if not payload:
-                raise H2Error(PROTOCOL_ERROR, "padded frame without a pad length")
-            pad = payload[0]
-            if pad >= len(payload):
-                raise H2Error(PROTOCOL_ERROR, "padding longer than the frame")
-            return payload[1 : len(payload) - pad]
-        return payload
+    def _decode(self, block: bytes) -> Headers:
+        """The header block's fields; hpack raises on anything malformed."""
+        cached = self.decoded.get(block)
+        if cached is not None:
+            return cached
+        # raw: names and values stay bytes (a list of hpack's HeaderTuple).
+        headers = cast(Headers, self.decoder.decode(block, raw=True))
+        if _only_indexed(block):
+            if len(self.decoded) < 64:
+                self.decoded[block] = headers
+        elif self.decoded:
+            self.decoded.clear()  # the dynamic table may have changed
+        return headers
 
-    def _headers(self, flags: int, sid: int, payload: bytes) -> None:
-        if sid == 0:
-            raise H2Error(PROTOCOL_ERROR, "HEADERS on stream 0")
-        block = self._unpad(flags, payload)
-        if flags & PRIORITY_FLAG:
-            if len(block) < 5:
-                raise H2Error(FRAME_SIZE_ERROR, "HEADERS priority fields missing")
-            block = block[5:]
-        if flags & END_HEADERS:
-            self._end_headers(sid, flags, block)
-        else:
-            self.header_block = bytearray(block)
-            self.header_stream = sid
-            self.header_flags = flags
-
-    def _end_headers(self, sid: int, flags: int, block: bytes) -> None:
-        headers = self.decoder.decode(block)  # always: it may change the dynamic table
+    def _end_headers(self, sid: int, end_stream: bool, block: bytes) -> None:
+        headers = self._decode(block)  # always: it may change the dynamic table
         s = self.streams.get(sid)
         if s is not None:
             # Trailers from the client: they must end its side of the stream.
-            if not flags & END_STREAM:
+            if not end_stream:
                 raise H2Error(PROTOCOL_ERROR, "trailers without END_STREAM")
             self._end_of_requests(s)
             return
@@ -579,7 +587,7 @@ class _Connection(asyncio.Protocol):
                 content_type = value
             elif name == b"grpc-timeout":
                 timeout = _parse_timeout(value)
-        if flags & END_STREAM:
+        if end_stream:
             s.recv_closed = True
         if not method_ok:
             self._finish(s, _trailers_only(INTERNAL, "gRPC requires POST", b"405"))
@@ -605,10 +613,9 @@ class _Connection(asyncio.Protocol):
         elif s.recv_closed:
             self._finish(s, _trailers_only(INTERNAL, "the request message is missing"))
 
-    def _data(self, flags: int, sid: int, payload: bytes) -> None:
-        if sid == 0:
-            raise H2Error(PROTOCOL_ERROR, "DATA on stream 0")
-        n = len(payload)
+    def _data(self, sid: int, data: bytes, n: int, end_stream: bool) -> None:
+        """``data``: the frame's payload without padding; ``n``: its length
+        with padding, what flow control counts."""
         self.recv_window -= n
         if self.recv_window < 0:
             raise H2Error(FLOW_CONTROL_ERROR, "connection window overrun")
@@ -625,18 +632,17 @@ class _Connection(asyncio.Protocol):
         s.recv_window -= n
         if s.recv_window < 0:
             raise H2Error(FLOW_CONTROL_ERROR, f"stream {sid} window overrun")
-        data = self._unpad(flags, payload)
         s.recv_consumed += n
         method = s.method
         if method is None or s.done:
             # Already answered (an error): the rest of the request is dropped.
-            if flags & END_STREAM:
+            if end_stream:
                 s.recv_closed = True
             return
         s.buf += data
         if method.client_streaming:
             self._deliver_messages(s, method)
-            if flags & END_STREAM:
+            if end_stream:
                 self._end_of_requests(s)
             return
         limit = self.server.max_receive_message_length
@@ -644,10 +650,10 @@ class _Connection(asyncio.Protocol):
             _, size = _MSG_HEAD.unpack_from(s.buf, 0)
             if size > limit or len(s.buf) > limit + 5:
                 # One message too large, or more than one piling up.
-                s.recv_closed = bool(flags & END_STREAM)
+                s.recv_closed = end_stream
                 self._finish(s, self._too_large(max(size, len(s.buf) - 5), limit))
                 return
-        if flags & END_STREAM:
+        if end_stream:
             s.recv_closed = True
             self._start_unary(s, method)
 
@@ -717,27 +723,18 @@ class _Connection(asyncio.Protocol):
     def _give_back(self) -> None:
         """WINDOW_UPDATE for what was consumed, once half a window is."""
         if self.recv_consumed >= RECV_CONN_WINDOW // 2:
-            self.write(_frame(WINDOW_UPDATE, 0, 0, _U32.pack(self.recv_consumed)))
+            self.write(WindowUpdateFrame(0, window_increment=self.recv_consumed).serialize())
             self.recv_window += self.recv_consumed
             self.recv_consumed = 0
         for s in self.streams.values():
             if s.recv_consumed >= RECV_STREAM_WINDOW // 2 and not s.recv_closed:
-                self.write(_frame(WINDOW_UPDATE, 0, s.id, _U32.pack(s.recv_consumed)))
+                self.write(WindowUpdateFrame(s.id, window_increment=s.recv_consumed).serialize())
                 s.recv_window += s.recv_consumed
                 s.recv_consumed = 0
 
-    def _settings(self, flags: int, sid: int, payload: bytes) -> None:
-        if sid != 0:
-            raise H2Error(PROTOCOL_ERROR, "SETTINGS on a stream")
-        if flags & ACK:
-            if payload:
-                raise H2Error(FRAME_SIZE_ERROR, "SETTINGS ack with a payload")
-            return
-        if len(payload) % 6:
-            raise H2Error(FRAME_SIZE_ERROR, "SETTINGS payload not a multiple of 6")
-        for off in range(0, len(payload), 6):
-            key, value = _SETTING.unpack_from(payload, off)
-            if key == S_INITIAL_WINDOW_SIZE:
+    def _settings(self, settings: dict[int, int]) -> None:
+        for key, value in settings.items():
+            if key == SettingsFrame.INITIAL_WINDOW_SIZE:
                 if value > MAX_WINDOW:
                     raise H2Error(FLOW_CONTROL_ERROR, "initial window too large")
                 delta = value - self.peer_initial_window
@@ -746,23 +743,19 @@ class _Connection(asyncio.Protocol):
                     s.send_window += delta
                     if s.send_window > MAX_WINDOW:
                         raise H2Error(FLOW_CONTROL_ERROR, "stream window too large")
-            elif key == S_MAX_FRAME_SIZE:
+            elif key == SettingsFrame.MAX_FRAME_SIZE:
                 if not DEFAULT_MAX_FRAME <= value <= 2**24 - 1:
                     raise H2Error(PROTOCOL_ERROR, f"max frame size {value}")
                 self.peer_max_frame = value
-            elif key == S_ENABLE_PUSH and value > 1:
+            elif key == SettingsFrame.ENABLE_PUSH and value > 1:
                 raise H2Error(PROTOCOL_ERROR, "ENABLE_PUSH above 1")
             # HEADER_TABLE_SIZE: this side never indexes, so any size suits it.
-        self.write(_frame(SETTINGS, ACK, 0))
+        self.write(SettingsFrame(0, flags=_ACK).serialize())
         self._pump_blocked()
 
-    def _window_update(self, sid: int, payload: bytes) -> None:
-        if len(payload) != 4:
-            raise H2Error(FRAME_SIZE_ERROR, "WINDOW_UPDATE payload is not 4 bytes")
-        inc = _U32.unpack(payload)[0] & 0x7FFFFFFF
+    def _window_update(self, sid: int, inc: int) -> None:
+        """``inc``: 1 to 2^31-1 (hyperframe refuses anything else)."""
         if sid == 0:
-            if inc == 0:
-                raise H2Error(PROTOCOL_ERROR, "WINDOW_UPDATE of 0")
             self.send_window += inc
             if self.send_window > MAX_WINDOW:
                 raise H2Error(FLOW_CONTROL_ERROR, "connection window too large")
@@ -772,10 +765,6 @@ class _Connection(asyncio.Protocol):
         if s is None:
             if sid > self.last_stream_id:
                 raise H2Error(PROTOCOL_ERROR, "WINDOW_UPDATE on an idle stream")
-            return
-        if inc == 0:
-            self._reset(sid, PROTOCOL_ERROR)
-            self._drop(s)
             return
         s.send_window += inc
         if s.send_window > MAX_WINDOW:
@@ -811,11 +800,9 @@ class _Connection(asyncio.Protocol):
             self.send_window -= n
             s.send_window -= n
             self.write(
-                _frame(HEADERS, END_HEADERS, s.id, _RESPONSE_HEADERS)
-                + _FRAME_HEAD.pack(n >> 16, n & 0xFFFF, DATA, 0, s.id)
-                + _MSG_HEAD.pack(0, len(payload))
-                + payload
-                + _frame(HEADERS, END_HEADERS | END_STREAM, s.id, _TRAILERS_OK)
+                HeadersFrame(s.id, data=_RESPONSE_HEADERS, flags=_END_HEADERS).serialize()
+                + DataFrame(s.id, data=_MSG_HEAD.pack(0, len(payload)) + payload).serialize()
+                + HeadersFrame(s.id, data=_TRAILERS_OK, flags=_END_HEADERS_STREAM).serialize()
             )
             self._done(s)
             return
@@ -858,7 +845,7 @@ class _Connection(asyncio.Protocol):
     def send_message(self, s: _Stream, payload: bytes) -> None:
         if not s.headers_sent:
             s.headers_sent = True
-            self.write(_frame(HEADERS, END_HEADERS, s.id, _RESPONSE_HEADERS))
+            self.write(HeadersFrame(s.id, data=_RESPONSE_HEADERS, flags=_END_HEADERS).serialize())
         s.pending.append(_MSG_HEAD.pack(0, len(payload)) + payload)
         self._pump(s)
 
@@ -899,12 +886,12 @@ class _Connection(asyncio.Protocol):
             n = len(chunk)
             self.send_window -= n
             s.send_window -= n
-            self.write(_FRAME_HEAD.pack(n >> 16, n & 0xFFFF, DATA, 0, s.id) + chunk)
+            self.write(DataFrame(s.id, data=chunk).serialize())
         self.blocked.pop(s.id, None)
         if s.writable is not None:
             s.writable.set()
         if s.trailers is not None:
-            self.write(_frame(HEADERS, END_HEADERS | END_STREAM, s.id, s.trailers))
+            self.write(HeadersFrame(s.id, data=s.trailers, flags=_END_HEADERS_STREAM).serialize())
             s.trailers = None
             self._done(s)
 
@@ -918,7 +905,7 @@ class _Connection(asyncio.Protocol):
         """Answers ``s`` with one HEADERS frame (a trailers-only response)."""
         if s.done:
             return
-        self.write(_frame(HEADERS, END_HEADERS | END_STREAM, s.id, trailers_only))
+        self.write(HeadersFrame(s.id, data=trailers_only, flags=_END_HEADERS_STREAM).serialize())
         self._done(s)
 
     def _fail_stream(
@@ -986,7 +973,7 @@ class _Connection(asyncio.Protocol):
         )
 
     def _reset(self, sid: int, code: int) -> None:
-        self.write(_frame(RST_STREAM, 0, sid, _U32.pack(code)))
+        self.write(RstStreamFrame(sid, error_code=code).serialize())
 
     def _check_idle(self) -> None:
         if not self.streams:
