@@ -184,3 +184,29 @@ def test_all_checks_every_target_before_running_any(tmp_path: Path) -> None:
     r = run("check", "all", "--faults", "partition", "--keep-traces", str(tmp_path / "t"))
     assert r.exit_code == 2 and "for target api of all" in r.output
     assert not (tmp_path / "t").exists()
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["api", "--swarm"], "target api does not take --[no-]swarm"),
+        (["api", "--jobs", "2"], "target api does not take --jobs"),
+        (
+            ["api", "--keep-traces", "t", "--pre-vote"],
+            "does not take --keep-traces, --[no-]pre-vote",
+        ),
+        (["kv", "--no-snapshots"], "target kv does not take --[no-]snapshots"),
+        (["kv", "--lease-reads", "--no-transfers"], "--lease-reads, --[no-]transfers"),
+    ],
+)
+def test_a_flag_a_target_has_no_use_for_is_refused(args: list[str], message: str) -> None:
+    # Silently ignoring it would let a user believe a run did what it did not.
+    r = run("check", *args, "--seeds", "0..0")
+    assert r.exit_code == 2, r.output
+    assert message in " ".join(r.output.split()), r.output
+
+
+def test_with_all_each_target_takes_the_flags_it_has_a_use_for() -> None:
+    r = run("check", "all", "--seeds", "0..0", "--jobs", "2", "--swarm", "--json")
+    assert r.exit_code == 0, r.output
+    assert [t["target"] for t in json.loads(r.output)["targets"]] == ["raft", "kv", "api"]

@@ -94,6 +94,12 @@ def load_node_factory(name: str | None, default: T) -> T:
     return cast(T, parsed(load_factory, name, "--node-factory", ReplayError))
 
 
+# The on/off flags (`--pre-vote/--no-pre-vote`, ...): either form may have been given.
+_SWITCHES = frozenset(
+    ("pre_vote", "check_quorum", "snapshots", "conf_changes", "transfers", "reads", "swarm")
+)
+
+
 @frozen
 class CheckOptions:
     """The flags of `kubeproof check` as click checked them.  ``given`` names the
@@ -116,9 +122,23 @@ class CheckOptions:
     jobs: int = 1
     node_factory: str | None = None
     given: frozenset[str] = frozenset()
+    all_targets: bool = False
 
     def or_default(self, name: Literal["nodes", "steps"], default: int) -> int:
         return cast(int, getattr(self, name)) if name in self.given else default
+
+    def refuse(self, target: str, flags: Iterable[str]) -> None:
+        """A flag set on the command line that `target` has no use for is an error,
+        not silently ignored (with ``all``, each target takes the flags it has a use
+        for; `all_targets` is then set and nothing is refused)."""
+        if self.all_targets:
+            return
+        unused = sorted(f for f in flags if f in self.given)
+        if unused:
+            names = ", ".join(
+                ("--[no-]" if f in _SWITCHES else "--") + f.replace("_", "-") for f in unused
+            )
+            raise click.UsageError(f"target {target} does not take {names}")
 
 
 class SeedRun(Protocol):

@@ -324,7 +324,8 @@ def check_command(
     )
     names = target_names(target)
     seeds = seed_range(seeds_text, one_seed)
-    campaigns = prepare_targets(names, CheckOptions(**flags, given=given))
+    options = CheckOptions(**flags, given=given, all_targets=len(names) > 1)
+    campaigns = prepare_targets(names, options)
     sys.exit(drive(campaigns, seeds, as_json=as_json))
 
 

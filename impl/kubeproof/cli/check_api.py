@@ -229,6 +229,13 @@ def prepare(options: CheckOptions) -> ApiCampaign:
     """`kubeproof check api`: its flags checked (exit 2 on bad input).  ``--nodes`` is
     the number of API servers (2 unless given), ``--steps`` the client operations
     per seed (400 unless given)."""
+    options.refuse(
+        "api",
+        (
+            *("pre_vote", "check_quorum", "snapshots", "conf_changes", "transfers", "reads"),
+            *("lease_reads", "keep_traces", "swarm", "jobs"),
+        ),
+    )
     parsed(parse_api_faults, options.faults, "--faults", ApiSimConfigError)
     return ApiCampaign(
         servers=options.or_default("nodes", DEFAULT_SERVERS),

@@ -161,6 +161,9 @@ def kv_campaign(
 
 def prepare(options: CheckOptions) -> KVCampaign:
     """`kubeproof check kv`: its flags checked (exit 2 on bad input)."""
+    # A KV run's members always snapshot (every 30 entries), its clients choose their
+    # own reads, and it has no membership changes or transfers: nothing to switch.
+    options.refuse("kv", ("lease_reads", "snapshots", "conf_changes", "transfers", "reads"))
     fault_set = parsed(parse_faults, options.faults, "--faults", ConfigError)
     try:
         sim = SimConfig(
