@@ -25,6 +25,10 @@ def test_victims_are_the_fewest_lowest_priority_pods() -> None:
     assert r.placements["default/p3"] == "n"
     assert set(r.preempted) == {"default/p1", "default/p2"}
     assert r.reasons["default/p1"] == "preempted by default/boss to make room on node n"
+    assert {(p.victim, p.preemptor, p.node) for p in r.preemptions} == {
+        ("default/p1", "default/boss", "n"),
+        ("default/p2", "default/boss", "n"),
+    }
 
 
 def test_node_with_lowest_highest_victim_priority() -> None:

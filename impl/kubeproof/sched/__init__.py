@@ -34,7 +34,14 @@ from .model import (
     WeightedPodAffinityTerm,
 )
 from .quantity import QuantityError, milli_value, parse_quantity, value
-from .scheduler import Explanation, NodeExplanation, Scheduler, ScheduleResult, schedule
+from .scheduler import (
+    Explanation,
+    NodeExplanation,
+    Preemption,
+    Scheduler,
+    ScheduleResult,
+    schedule,
+)
 
 __all__ = [
     "KUBE_VERSION",
@@ -60,6 +67,7 @@ __all__ = [
     "PodAffinityTerm",
     "PodAntiAffinity",
     "PodDisruptionBudget",
+    "Preemption",
     "PreferredSchedulingTerm",
     "Profile",
     "QuantityError",

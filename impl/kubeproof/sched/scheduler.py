@@ -63,6 +63,7 @@ from .selectors import compile_selector
 __all__ = [
     "Explanation",
     "NodeExplanation",
+    "Preemption",
     "ScheduleResult",
     "Scheduler",
     "num_feasible_nodes_to_find",
@@ -109,6 +110,15 @@ class Explanation:
 
 
 @frozen
+class Preemption:
+    """A running pod deleted so that a higher-priority pod could have its node."""
+
+    victim: str
+    preemptor: str
+    node: str
+
+
+@frozen
 class ScheduleResult:
     placements: Mapping[str, str | None]
     """Every pod key -> its node, or None when it is pending (or was preempted)."""
@@ -118,6 +128,8 @@ class ScheduleResult:
     """(pod, node) in the order the scheduler bound them."""
     preempted: tuple[str, ...] = ()
     explanations: Mapping[str, Explanation] = field(factory=dict)
+    preemptions: tuple[Preemption, ...] = ()
+    """Who preempted whom, on which node, in order (``preempted`` is its victims)."""
 
     @property
     def all_placed(self) -> bool:
@@ -166,6 +178,7 @@ class Scheduler:
         self._parked_hinted: dict[str, set[str]] = {name: set() for name in _HINTED}
         self.bound: list[tuple[str, str]] = []
         self.preempted: list[str] = []
+        self.preemptions: list[Preemption] = []
         self.explanations: dict[str, Explanation] = {}
         for pod in pods:
             self.add_pod(pod)
@@ -222,6 +235,7 @@ class Scheduler:
             tuple(self.bound),
             tuple(self.preempted),
             dict(self.explanations),
+            tuple(self.preemptions),
         )
 
     def schedule_one(self) -> str | None:
@@ -416,7 +430,7 @@ class Scheduler:
         if res is not None and res.nominated_node_name:
             node = res.nominated_node_name
             for victim_key in res.victims:
-                self._delete_pod(victim_key, f"preempted by {pi.key} to make room on node {node}")
+                self._delete_pod(victim_key, pi.key, node)
             # prepareCandidate: lower-priority pods nominated to the node lose it.
             for other in list(self.cluster.nominated.get(node, ())):
                 if other.priority < pi.priority:
@@ -442,12 +456,13 @@ class Scheduler:
             self.explanations[pi.key] = self._explain(fwk, state, pi, detail, None, message)
         self._park(pi, rejectors, message)
 
-    def _delete_pod(self, key: str, reason: str) -> None:
+    def _delete_pod(self, key: str, preemptor: str, node: str) -> None:
         pi = self.pods[key]
         self.snapshot.remove_pod(pi)
         self.placements[key] = None
-        self.reasons[key] = reason
+        self.reasons[key] = f"preempted by {preemptor} to make room on node {node}"
         self.preempted.append(key)
+        self.preemptions.append(Preemption(key, preemptor, node))
         self.bound = [(k, n) for k, n in self.bound if k != key]
 
     def _park(self, pi: PodInfo, plugins: frozenset[str], message: str) -> None:

@@ -91,7 +91,6 @@ import asyncio
 import json
 import logging
 import random
-import re
 import time
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
@@ -301,9 +300,6 @@ class Plan:
     """(pod key, node) in the order the core bound them."""
     failures: tuple[tuple[str, str, str, str], ...] = ()
     """(pod key, reason, message, nominated node or ""): pods the core tried and left pending."""
-
-
-_PREEMPTED_BY = re.compile(r"preempted by (\S+) to make room on node (\S+)")
 
 
 class SchedulerShell:
@@ -539,17 +535,16 @@ class SchedulerShell:
             if self._core_pending.pop(key, None) is not None:
                 binds.append((key, node))
         victims = []
-        for key in result.preempted[self._core_preempted :]:
-            if key in self._core_pending:
+        for p in result.preemptions[self._core_preempted :]:
+            if p.victim in self._core_pending:
                 # A pod assumed and preempted within the run was never bound
                 # for real: it is still pending, and the core thinks it gone.
                 self._core_gen = -1
                 continue
-            entry = self.pods.get(key)
-            why = _PREEMPTED_BY.fullmatch(result.reasons.get(key, ""))
-            node = entry.node_name if entry is not None else (why.group(2) if why else "")
-            victims.append((key, node, why.group(1) if why else ""))
-        self._core_preempted = len(result.preempted)
+            entry = self.pods.get(p.victim)
+            node = entry.node_name if entry is not None else p.node
+            victims.append((p.victim, node, p.preemptor))
+        self._core_preempted = len(result.preemptions)
         for key, parked in core.parked.items():
             if self._core_parked.get(key) is not parked:
                 # A (new) failed attempt.
