@@ -135,7 +135,9 @@ spec: {priorityClassName: system-node-critical, containers: [{name: c}]}
     assert q.priority == 2000001000
 
 
-def test_default_spread_selector_from_services_and_replicasets() -> None:
+def test_default_spread_selector_from_services_and_the_controller() -> None:
+    # kube 1.32's DefaultSelector: matching Services, and the *controlling* owner's
+    # selector; a ReplicaSet whose selector merely matches does not count.
     text = """
 kind: Service
 metadata: {name: web}
@@ -146,17 +148,29 @@ metadata: {name: web-rs}
 spec: {selector: {matchLabels: {app: web, tier: fe}}}
 ---
 kind: Pod
-metadata: {name: p, labels: {app: web, tier: fe}}
+metadata:
+  name: p
+  labels: {app: web, tier: fe}
+  ownerReferences: [{apiVersion: apps/v1, kind: ReplicaSet, name: web-rs, controller: true}]
 spec: {containers: [{name: c}]}
 ---
 kind: Pod
-metadata: {name: lonely, labels: {app: other}}
+metadata: {name: stray, labels: {app: web, tier: fe}}
+spec: {containers: [{name: c}]}
+---
+kind: Pod
+metadata:
+  name: adopted-elsewhere
+  labels: {app: other, tier: fe}
+  ownerReferences: [{apiVersion: apps/v1, kind: ReplicaSet, name: web-rs, controller: false}]
 spec: {containers: [{name: c}]}
 """
-    _, (p, lonely), _ = load_objects(text)
+    _, (p, stray, other), _ = load_objects(text)
     assert p.default_spread_selector is not None
     assert dict(p.default_spread_selector.match_labels) == {"app": "web", "tier": "fe"}
-    assert lonely.default_spread_selector is None
+    assert stray.default_spread_selector is not None
+    assert dict(stray.default_spread_selector.match_labels) == {"app": "web"}
+    assert other.default_spread_selector is None
 
 
 def test_pdb_disruptions_allowed_from_status_or_spec() -> None:

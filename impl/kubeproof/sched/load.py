@@ -14,8 +14,8 @@ Pod                         `Pod` (pending, or running if spec.nodeName is set)
 KubeSchedulerConfiguration  `SchedulerConfig` (at most one)
 Namespace                   labels for `namespaceSelector` (`Pod.namespace_labels`)
 Service, ReplicaSet,        selectors for the default topology spread
-StatefulSet,                (`Pod.default_spread_selector`, as `DefaultSelector`)
-ReplicationController
+StatefulSet,                (`Pod.default_spread_selector`, as `DefaultSelector`:
+ReplicationController       Services selecting the pod, and its controller)
 PriorityClass               `Pod.priority` for ``priorityClassName`` (admission)
 PodDisruptionBudget         `PodDisruptionBudget`, read by preemption
 anything else               ignored
@@ -710,21 +710,38 @@ def _matches(sel: LabelSelector, labels: Mapping[str, str]) -> bool:
     return True
 
 
+def _controller(obj: Mapping[str, Any]) -> tuple[str, str] | None:
+    """(kind, name) of the pod's controlling owner reference, if any."""
+    meta = obj.get("metadata")
+    refs = meta.get("ownerReferences") if isinstance(meta, Mapping) else None
+    for ref in refs if isinstance(refs, list) else ():
+        if isinstance(ref, Mapping) and ref.get("controller") is True:
+            return (str(ref.get("kind", "")), str(ref.get("name", "")))
+    return None
+
+
 def _default_selector(
-    pod: Pod, workloads: Sequence[tuple[str, str, LabelSelector]]
+    pod: Pod,
+    controller: tuple[str, str] | None,
+    workloads: Sequence[tuple[str, str, str, LabelSelector]],
 ) -> LabelSelector | None:
-    # DefaultSelector: the requirements of every Service, RC, RS and
-    # StatefulSet in the pod's namespace whose selector selects the pod, ANDed.
+    # kube-scheduler's helper.DefaultSelector (v1.32): the selectors of every
+    # Service in the pod's namespace that selects it, ANDed with the selector of
+    # the pod's *controlling* ReplicationController, ReplicaSet or StatefulSet
+    # (its ownerReference with controller: true), not of every workload whose
+    # selector happens to match; None when that is empty.
     labels: dict[str, str] = {}
     exprs: list[LabelSelectorRequirement] = []
-    found = False
-    for ns, _kind_name, sel in workloads:
-        if ns != pod.namespace or not _matches(sel, pod.labels):
+    for ns, kind, name, sel in workloads:
+        if ns != pod.namespace:
             continue
-        found = True
+        if kind == "Service" and not _matches(sel, pod.labels):
+            continue
+        if kind != "Service" and controller != (kind, name):
+            continue
         labels.update(sel.match_labels)
         exprs.extend(sel.match_expressions)
-    if not found:
+    if not labels and not exprs:
         return None
     return LabelSelector(FrozenMap(labels), tuple(exprs))
 
@@ -736,7 +753,7 @@ def load_cluster(text: str) -> Cluster:
     raw_pods: list[tuple[int, Mapping[str, Any]]] = []
     config: SchedulerConfig | None = None
     ns_labels: dict[str, FrozenMap[str]] = {}
-    workloads: list[tuple[str, str, LabelSelector]] = []
+    workloads: list[tuple[str, str, str, LabelSelector]] = []
     classes: dict[str, tuple[int, str | None]] = {}
     default_class: tuple[int, str | None] | None = None
     raw_pdbs: list[Mapping[str, Any]] = []
@@ -774,7 +791,7 @@ def load_cluster(text: str) -> Cluster:
                 if sel is not None and not sel.match_labels and not sel.match_expressions:
                     sel = None
             if sel is not None:
-                workloads.append((ns, kind, sel))
+                workloads.append((ns, kind, str(meta.get("name", "")), sel))
         elif kind == "PriorityClass":
             c = _Ctx(f"PriorityClass #{docno}")
             pname = _name(c, meta)
@@ -794,7 +811,7 @@ def load_cluster(text: str) -> Cluster:
         keys.add(pod.key)
         extra: dict[str, Any] = {"namespace_labels": ns_labels.get(pod.namespace, FrozenMap())}
         if workloads:
-            extra["default_spread_selector"] = _default_selector(pod, workloads)
+            extra["default_spread_selector"] = _default_selector(pod, _controller(obj), workloads)
         pods.append(_evolve(pod, extra))
     node_names = {n.name for n in nodes}
     for pod in pods:
