@@ -17,6 +17,14 @@ cut to the resources this server has:
     system:kube-scheduler    what the scheduler reads and writes
     system:kube-controller-manager  what the controllers read and write
     system:node              what a kubelet reads and writes
+
+and one of kube's per-controller roles, with its rules as kube writes them
+(``controller_policy.go``; rules naming groups this server does not serve
+are kept, they grant nothing here), bound to the controller's service
+account in kube-system, the identity kube-controller-manager uses with
+``--use-service-account-credentials``:
+
+    system:controller:replicaset-controller   the ReplicaSet controller
 """
 
 from __future__ import annotations
@@ -69,6 +77,26 @@ def _group(name: str) -> Obj:
 
 def _user(name: str) -> Obj:
     return {"apiGroup": RBAC, "kind": "User", "name": name}
+
+
+def _service_account(namespace: str, name: str) -> Obj:
+    return {"kind": "ServiceAccount", "name": name, "namespace": namespace}
+
+
+# kube's eventsRule(): what every controller may do to events.
+EVENTS_RULE = _rule(["", "events.k8s.io"], ["events"], ["create", "patch", "update"])
+
+# kube 1.32's controller roles (plugin/pkg/auth/authorizer/rbac/bootstrappolicy/
+# controller_policy.go), verbs, groups and resources sorted as its rule builder sorts them.
+CONTROLLER_ROLES = {
+    "replicaset-controller": [
+        _rule(["apps", "extensions"], ["replicasets"], ["get", "list", "update", "watch"]),
+        _rule(["apps", "extensions"], ["replicasets/status"], ["update"]),
+        _rule(["apps", "extensions"], ["replicasets/finalizers"], ["update"]),
+        _rule([""], ["pods"], ["create", "delete", "list", "patch", "watch"]),
+        EVENTS_RULE,
+    ],
+}
 
 
 VIEW_RULES = [
@@ -171,6 +199,9 @@ def bootstrap_objects() -> list[tuple[str, Obj]]:
             ],
         ),
     ]
+    roles += [
+        cluster_role(f"system:controller:{name}", rules) for name, rules in CONTROLLER_ROLES.items()
+    ]
     out += [("clusterroles", r) for r in roles]
     bindings = [
         cluster_role_binding("cluster-admin", "cluster-admin", [_group("system:masters")]),
@@ -194,6 +225,14 @@ def bootstrap_objects() -> list[tuple[str, Obj]]:
             [_user("system:kube-controller-manager")],
         ),
         cluster_role_binding("system:node", "system:node", [_group("system:nodes")]),
+    ]
+    bindings += [
+        cluster_role_binding(
+            f"system:controller:{name}",
+            f"system:controller:{name}",
+            [_service_account("kube-system", name)],
+        )
+        for name in CONTROLLER_ROLES
     ]
     out += [("clusterrolebindings", b) for b in bindings]
     return out

@@ -16,9 +16,13 @@ So does the hollow kubelet unless ``--no-kubelet``
 (`kubeproof.serve.kubelet`: kubemark's node agent that runs no containers,
 standing in for the kubelet of every Node: it starts the pods bound to a
 Node, marks Nodes without a Ready condition ready, and finishes graceful
-deletions, writing as ``system:node:NODE``).  Both join through
-`kubeproof.serve.app.start`'s ``extensions``, after the entries of
-`EXTENSIONS` below, where the controllers will join.
+deletions, writing as ``system:node:NODE``).  So does the ReplicaSet
+controller unless ``--no-controllers`` (`kubeproof.serve.replicaset`:
+kube-controller-manager's ReplicaSet controller, adopting, creating and
+deleting pods and writing ReplicaSet status as
+``system:serviceaccount:kube-system:replicaset-controller``).  They join
+through `kubeproof.serve.app.start`'s ``extensions``, after the entries of
+`EXTENSIONS` below.
 
 What runs is printed between the address and the kubeconfig line: the
 kubeconfig line comes last because it is the one that says the server is
@@ -45,9 +49,9 @@ AUTHORIZATION_MODES = ("RBAC", "AlwaysAllow")
 # The hook for the rest of the control plane: each entry is an async
 # callable taking the RunningServer (its `api`, `store` and
 # `notify_changed()`), started once the server is ready and cancelled at
-# shutdown.  The ReplicaSet controller goes here; the scheduler and the
-# hollow kubelet are added by `command` (``--scheduler``, ``--kubelet``,
-# the defaults).
+# shutdown.  The scheduler, the hollow kubelet and the ReplicaSet
+# controller are added by `command` (``--scheduler``, ``--kubelet``,
+# ``--controllers``, the defaults).
 EXTENSIONS: list[Extension] = []
 
 
@@ -124,6 +128,13 @@ def _existing_file() -> click.Path:
     help="Run a hollow kubelet for every Node: bound pods start (no containers run),"
     " deleted pods go at once.",
 )
+@click.option(
+    "--controllers/--no-controllers",
+    default=True,
+    show_default=True,
+    help="Run the ReplicaSet controller, which creates and deletes pods to match"
+    " each ReplicaSet's replicas (kube-controller-manager v1.32).",
+)
 def command(
     secure_port: int,
     bind_address: str,
@@ -136,14 +147,17 @@ def command(
     scheduler: bool,
     scheduler_config: Path | None,
     kubelet: bool,
+    controllers: bool,
 ) -> None:
-    """Run a Kubernetes API server (kubectl works), the scheduler and a hollow kubelet.
+    """Run a Kubernetes API server (kubectl works), the scheduler, a hollow kubelet
+    and the ReplicaSet controller.
 
     The data is kept in --data-dir.  Prints the server address, whether the
-    scheduler and the kubelet run and the path of an admin kubeconfig once
-    ready; stops cleanly on Ctrl-C or SIGTERM."""
+    scheduler, the kubelet and the controllers run and the path of an admin
+    kubeconfig once ready; stops cleanly on Ctrl-C or SIGTERM."""
     from kubeproof.serve.app import ServeOptions
     from kubeproof.serve.kubelet import kubelet_extension
+    from kubeproof.serve.replicaset import replicaset_extension
     from kubeproof.serve.scheduler import load_scheduler_config, scheduler_extension
     from kubeproof.serve.wal import WALCorruptError
 
@@ -171,6 +185,11 @@ def command(
         notes.append(
             "kubelet: off (--no-kubelet): bound pods stay Pending and never finish deleting"
         )
+    if controllers:
+        extensions.append(replicaset_extension())
+        notes.append("controllers: running (replicaset)")
+    else:
+        notes.append("controllers: off (--no-controllers): ReplicaSets create no pods")
 
     options = ServeOptions(
         bind_address=bind_address,
