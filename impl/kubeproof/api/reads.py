@@ -33,7 +33,6 @@ from .common import (
     decode_continue,
     encode_continue,
     parse_rv,
-    strip_type,
 )
 from .errors import (
     ApiError,
@@ -207,11 +206,16 @@ def handle_list(api: ApiServer, t: Target, req: ApiRequest) -> ApiResponse:
             include=include,
         )
         return ApiResponse(200, body, JSON_HEADERS)
+    # The items were decoded for this request alone: drop their type in
+    # place (what strip_type does on a copy).
+    for o in items:
+        o.pop("apiVersion", None)
+        o.pop("kind", None)
     body = {
         "kind": t.info.list_kind,
         "apiVersion": t.info.api_version,
         "metadata": meta,
-        "items": [strip_type(o) for o in items],
+        "items": items,
     }
     return ApiResponse(200, body, JSON_HEADERS)
 

@@ -43,6 +43,7 @@ from kubeproof.mvcc import (
     WatchResponse,
 )
 
+from . import jsoncodec
 from .resources import ResourceInfo
 
 Obj = dict[str, Any]
@@ -108,7 +109,7 @@ def encode(obj: Mapping[str, Any]) -> bytes:
 
 
 def decode(kv: KeyValue) -> Obj:
-    obj: Obj = json.loads(kv.value)
+    obj: Obj = jsoncodec.loads(kv.value)
     meta = obj.setdefault("metadata", {})
     meta["resourceVersion"] = str(kv.mod_revision)
     return obj

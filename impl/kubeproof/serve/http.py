@@ -36,7 +36,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import time
 import urllib.parse
@@ -45,7 +44,7 @@ from typing import Any
 
 from aiohttp import web
 
-from kubeproof.api import ApiError, ApiRequest, ApiResponse, Attributes, UserInfo
+from kubeproof.api import ApiError, ApiRequest, ApiResponse, Attributes, UserInfo, jsoncodec
 from kubeproof.api.server import forbidden_for
 
 from . import discovery, openapi
@@ -117,8 +116,8 @@ class ChangeSignal:
 
 
 def _dumps(body: Any) -> bytes:
-    # ASCII output (non-ASCII escaped) is valid JSON and ~30% faster to encode.
-    return json.dumps(body, separators=(",", ":")).encode("ascii")
+    # orjson, with the standard library for what it refuses (see jsoncodec).
+    return jsoncodec.dumps(body)
 
 
 def _json_response(
