@@ -838,3 +838,12 @@ def test_unauthenticated_is_401_unless_anonymous_enabled() -> None:
         )
         is None
     )
+
+
+def test_an_escaped_lone_surrogate_becomes_the_replacement_character(api: Api) -> None:
+    # Go's encoding/json (so kube-apiserver) decodes "\ud800" to U+FFFD; keeping the
+    # surrogate made the store's UTF-8 encoding fail with a 500.
+    raw = b'{"metadata": {"name": "s"}, "data": {"k": "a\\ud800b", "e": "\\ud83d\\ude00"}}'
+    made = api.ok("POST", "/api/v1/namespaces/x/configmaps", raw=raw)
+    assert made["data"] == {"k": "a\ufffdb", "e": "\U0001f600"}
+    assert api.ok("GET", "/api/v1/namespaces/x/configmaps/s")["data"]["k"] == "a\ufffdb"

@@ -22,6 +22,7 @@ with ``Ignore``.
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 import yaml
@@ -108,7 +109,25 @@ def parse(body: bytes, mt: str, what: str = "body") -> tuple[Any, list[str]]:
             f"couldn't get version/kind; json parse error: {_json_error(e)}"
         ) from None
     _collect_dups(value, "", dups)
+    if _SURROGATE_ESCAPE.search(text):
+        value = _replace_lone_surrogates(value)
     return value, dups
+
+
+# Go's encoding/json decodes an escaped lone surrogate ("\ud800") to U+FFFD; Python
+# keeps the surrogate, which no UTF-8 encoder (the store's, the response's) accepts.
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _replace_lone_surrogates(value: Any) -> Any:
+    if isinstance(value, str):
+        return _LONE_SURROGATE.sub("\ufffd", value)
+    if isinstance(value, dict):
+        return {_replace_lone_surrogates(k): _replace_lone_surrogates(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_replace_lone_surrogates(v) for v in value]
+    return value
 
 
 def _reject_constant(name: str) -> Any:
