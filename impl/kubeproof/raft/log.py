@@ -116,16 +116,21 @@ class RaftLog:
 
     # ------------------------------------------------------------ indexes
 
+    # first_index, last_index and term run several times per event: they read the
+    # unstable tail directly instead of through its maybe_* helpers (same rules).
+
     def first_index(self) -> int:
-        i = self.unstable.maybe_first_index()
-        if i is not None:
-            return i
+        snap = self.unstable.snapshot
+        if snap is not None:
+            return snap.metadata.index + 1
         return self.storage.first_index()
 
     def last_index(self) -> int:
-        i = self.unstable.maybe_last_index()
-        if i is not None:
-            return i
+        u = self.unstable
+        if u.entries:
+            return u.offset + len(u.entries) - 1
+        if u.snapshot is not None:
+            return u.snapshot.metadata.index
         return self.storage.last_index()
 
     def last_term(self) -> int:
@@ -136,12 +141,26 @@ class RaftLog:
 
     def term(self, i: int) -> int | None:
         """The term of entry i, or None if compacted or beyond the log."""
-        dummy = self.first_index() - 1
-        if i < dummy or i > self.last_index():
+        u = self.unstable
+        snap = u.snapshot
+        # first_index() - 1 and last_index(), written out.
+        dummy = snap.metadata.index if snap is not None else self.storage.first_index() - 1
+        if i < dummy:
             return None
-        t = self.unstable.maybe_term(i)
-        if t is not None:
-            return t
+        if u.entries:
+            if i > u.offset + len(u.entries) - 1:
+                return None
+        elif i > (snap.metadata.index if snap is not None else self.storage.last_index()):
+            return None
+        off = u.offset
+        if i >= off:
+            # i <= last_index() and i >= offset: an unstable entry whenever there are
+            # any (otherwise maybe_term falls through to the storage, as below).
+            n = i - off
+            if n < len(u.entries):
+                return u.entries[n].term
+        elif u.snapshot is not None and u.snapshot.metadata.index == i:
+            return u.snapshot.metadata.term
         try:
             return self.storage.term(i)
         except (ErrCompacted, ErrUnavailable):
@@ -201,10 +220,19 @@ class RaftLog:
         return self.slice(lo, hi)
 
     def has_next_committed_entries(self) -> bool:
-        if self.unstable.snapshot is not None:
+        # Asked after nearly every event (via has_ready): the same bounds as
+        # next_committed_entries, with first_index() and the min/max written out
+        # (with no unstable snapshot, first_index() is the storage's).
+        u = self.unstable
+        if u.snapshot is not None:
             return False
-        lo = max(self.applied + 1, self.first_index())
-        return lo <= min(self.committed, self.stable_last_index())
+        hi = self.committed
+        if hi > u.offset - 1:
+            hi = u.offset - 1
+        lo = self.applied + 1
+        if lo > hi:
+            return False
+        return self.storage.first_index() <= hi
 
     # ------------------------------------------------------------- writes
 

@@ -52,6 +52,9 @@ from .types import (
     StateType,
 )
 
+_LOCAL_MESSAGES = tuple(LOCAL_MESSAGES)
+"""As a tuple for `step`: membership by identity in C, no Python-level Enum.__hash__."""
+
 
 @frozen
 class Ready:
@@ -184,7 +187,7 @@ class RaftNode:
     def step(self, m: Message) -> None:
         """Step a message from a peer.  Local-only message types and messages
         addressed to someone else are dropped and counted, never a crash."""
-        if m.type in LOCAL_MESSAGES or (m.type is MessageType.MsgProp and m.from_ == self.id):
+        if m.type in _LOCAL_MESSAGES or (m.type is MessageType.MsgProp and m.from_ == self.id):
             self.raft.dropped += 1
             return
         if m.to != self.raft.id or m.from_ == NONE:
@@ -246,30 +249,40 @@ class RaftNode:
     # --------------------------------------------------------------- ready
 
     def has_ready(self) -> bool:
+        # Field by field rather than building a SoftState and a HardState to compare:
+        # the harness asks this after every event, and most of the time the answer is
+        # "no".  Same test as `ready().contains_updates()`.
         r = self.raft
-        if SoftState(lead=r.lead, raft_state=r.state) != self._prev_soft:
+        ps = self._prev_soft
+        if r.lead != ps.lead or r.state is not ps.raft_state:
             return True
-        hs = r.hard_state()
-        if hs != self._prev_hard:
+        ph = self._prev_hard
+        log = r.log
+        if r.term != ph.term or r.vote != ph.vote or log.committed != ph.commit:
             return True
-        if r.log.unstable.snapshot is not None:
+        u = log.unstable
+        if u.snapshot is not None or u.entries or r.msgs or r.read_states:
             return True
-        if r.msgs or r.log.unstable.entries or r.read_states:
-            return True
-        return r.log.has_next_committed_entries()
+        return log.has_next_committed_entries()
 
     def ready(self) -> Ready:
         r = self.raft
-        soft = SoftState(lead=r.lead, raft_state=r.state)
-        hs = r.hard_state()
-        entries = tuple(r.log.unstable_entries())
-        hard_changed = hs != self._prev_hard
-        must_sync = bool(entries) or (
-            hard_changed and (hs.term != self._prev_hard.term or hs.vote != self._prev_hard.vote)
+        # Compared field by field, and the Soft/HardState built only when it changed
+        # (as in has_ready): the same Ready as comparing freshly built values.
+        ps = self._prev_soft
+        soft = (
+            None
+            if r.lead == ps.lead and r.state is ps.raft_state
+            else SoftState(lead=r.lead, raft_state=r.state)
         )
+        ph = self._prev_hard
+        term_vote_changed = r.term != ph.term or r.vote != ph.vote
+        hs = r.hard_state() if term_vote_changed or r.log.committed != ph.commit else None
+        entries = tuple(r.log.unstable.entries)
+        must_sync = bool(entries) or term_vote_changed
         return Ready(
-            soft_state=soft if soft != self._prev_soft else None,
-            hard_state=hs if hard_changed else None,
+            soft_state=soft,
+            hard_state=hs,
             entries=entries,
             snapshot=r.log.unstable.snapshot,
             messages=tuple(r.msgs),

@@ -121,7 +121,7 @@ def member_of(members: Mapping[int, S], node_id: int) -> S:
 class EventLog:
     """Step counter, clock, sink, checkers, first violation; see the module docstring."""
 
-    __slots__ = ("_checkers", "_view", "counters", "sink", "step", "time", "violation")
+    __slots__ = ("_checkers", "_checks", "_view", "counters", "sink", "step", "time", "violation")
 
     def __init__(
         self,
@@ -132,6 +132,8 @@ class EventLog:
     ) -> None:
         self._view = view
         self._checkers = tuple(checkers)
+        # Their bound `check` methods, looked up once: emit calls every one per event.
+        self._checks = tuple(c.check for c in self._checkers)
         self.sink = sink
         """Where each event goes first (a trace writer, a replay comparator)."""
         self.counters = counters
@@ -165,8 +167,9 @@ class EventLog:
         self.counters.events += 1
         if self.sink is not None:
             self.sink(event)
-        for checker in self._checkers:
-            found = checker.check(self._view, event)
+        view = self._view
+        for check in self._checks:
+            found = check(view, event)
             if found:
                 self.violation = found[0]
                 break

@@ -464,13 +464,17 @@ class ClusterTracker:
             return
         # A member already sampled at this event keeps that sample (its p_* hold
         # the transition the checkers must see).
-        changed = tr not in obs.touched and self._sample(tr, nv, True, DIFF_DISK)
+        sampled = tr not in obs.touched
+        changed = sampled and self._sample(tr, nv, True, DIFF_DISK)
+        # A full sample just refreshed both mirrors (a new life builds the live one
+        # and leaves a delta): a delta still None means that refresh found nothing,
+        # so the scrubs skip their own leading refresh.
         w = self.scrub_width
         if tr.log is not None and tr.log_src is not None and tr.log_delta is None:
-            tr.log_delta = tr.log.scrub(tr.log_src, w)
+            tr.log_delta = tr.log.scrub(tr.log_src, w, refreshed=sampled)
             changed = changed or tr.log_delta is not None
         if tr.disk_delta is None:
-            tr.disk_delta = tr.disk.scrub(tr.disk_src, w)
+            tr.disk_delta = tr.disk.scrub(tr.disk_src, w, refreshed=sampled)
             changed = changed or tr.disk_delta is not None
         if changed and tr not in obs.touched:
             obs.touched.append(tr)
@@ -478,16 +482,17 @@ class ClusterTracker:
     # ------------------------------------------------------- commit knowledge
 
     def _learn_commits(self, obs: Observation) -> None:
-        c = self.committed
-        before = c.index
+        ents = self.committed.ents
+        before = len(ents) - 1  # Committed.index, without the property call per event
         for tr in obs.touched:
             if not tr.alive:
                 continue
             lo = 0 if tr.life_start else tr.p_commit
             if tr.commit > lo:
                 self._learn(obs, tr, lo, tr.commit)
-        if c.index > before:
-            obs.new_lo, obs.new_hi = before + 1, c.index
+        after = len(ents) - 1
+        if after > before:
+            obs.new_lo, obs.new_hi = before + 1, after
 
     def _learn(self, obs: Observation, tr: NodeTrack, lo: int, hi: int) -> None:
         """Indexes lo+1..hi are committed on `tr`: record or compare them."""
