@@ -91,6 +91,7 @@ from attrs import frozen
 
 from kubeproof.api import ApiRequest, ApiResponse, UserInfo
 
+from .passes import run_passes
 from .scheduler import WatchRefused, _key, _message, _meta, _section, _Watch
 
 if TYPE_CHECKING:
@@ -725,24 +726,12 @@ class KubeletShell:
 
     async def run(self, changed: Callable[[], asyncio.Event]) -> None:
         """Passes until cancelled; between them, waits for ``changed()`` to be set."""
-        try:
-            while True:
-                wake = changed()
-                try:
-                    await self.step()
-                except WatchRefused as e:
-                    self.errors += 1
-                    log.error("kubelet: %s", e)
-                except Exception:
-                    # A bug: keep the control plane up and look again at
-                    # everything on the next change.
-                    self.errors += 1
-                    self.dirty_pods.update(self.pods)
-                    self.dirty_nodes.update(self.nodes)
-                    log.exception("kubelet pass failed")
-                await wake.wait()
-        finally:
-            self.close()
+        await run_passes(self, "kubelet", changed, log)
+
+    def recover(self) -> None:
+        # A failed pass was a bug: look again at every node and pod on the next change.
+        self.dirty_pods.update(self.pods)
+        self.dirty_nodes.update(self.nodes)
 
     def close(self) -> None:
         for w in self.watches.values():

@@ -74,7 +74,8 @@ from attrs import frozen
 from kubeproof.api import ApiRequest, ApiResponse, UserInfo
 from kubeproof.api.selectors import LabelSelector, SelectorError, selector_from_match
 
-from .scheduler import WatchRefused, _key, _message, _meta, _section, _Watch
+from .passes import run_passes
+from .scheduler import _key, _message, _meta, _section, _Watch
 
 if TYPE_CHECKING:
     from .app import Extension, RunningServer
@@ -789,22 +790,11 @@ class ReplicaSetShell:
 
     async def run(self, changed: Callable[[], asyncio.Event]) -> None:
         """Passes until cancelled; between them, waits for ``changed()`` to be set."""
-        try:
-            while True:
-                wake = changed()
-                try:
-                    await self.step()
-                except WatchRefused as e:
-                    self.errors += 1
-                    log.error("replicaset controller: %s", e)
-                except Exception:
-                    # A bug: keep the control plane up; look at everything next time.
-                    self.errors += 1
-                    self.dirty.update(self.replicasets)
-                    log.exception("replicaset controller pass failed")
-                await wake.wait()
-        finally:
-            self.close()
+        await run_passes(self, "replicaset controller", changed, log)
+
+    def recover(self) -> None:
+        # A failed pass was a bug: look again at every ReplicaSet on the next change.
+        self.dirty.update(self.replicasets)
 
     def close(self) -> None:
         for w in self.watches.values():
