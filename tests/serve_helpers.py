@@ -11,6 +11,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from kubeproof.api import ApiRequest, ApiResponse, ApiServer, UserInfo
 from kubeproof.serve.app import ServeOptions, ServerThread
 from kubeproof.serve.certs import write_kubeconfig
 
@@ -100,3 +101,55 @@ class Kubectl:
 
     def json(self, *args: str) -> Any:
         return json.loads(self.run(*args, "-o", "json").stdout)
+
+
+# --------------------------------------------------------------------------- a bare API core
+
+CORE_ADMIN = UserInfo("admin", ("system:masters", "system:authenticated"))
+
+
+class RecordingApi:
+    """The API core, remembering who made each request (method, path, user)."""
+
+    def __init__(self, api: ApiServer) -> None:
+        self.api = api
+        self.calls: list[tuple[str, str, str]] = []
+
+    def handle(self, req: ApiRequest) -> ApiResponse:
+        assert req.user is not None
+        self.calls.append((req.method, req.path, req.user.name))
+        return self.api.handle(req)
+
+    def now(self) -> str:
+        return self.api.now()
+
+
+def core_admin(api: ApiServer, method: str, path: str, body: Any = None) -> Any:
+    """A request to the core as a cluster admin (PATCH bodies are merge patches)."""
+    data = json.dumps(body).encode() if body is not None else b""
+    ctype = "application/merge-patch+json" if method == "PATCH" else None
+    resp = api.handle(ApiRequest(method, path, body=data, content_type=ctype, user=CORE_ADMIN))
+    assert resp.status < 300, resp.body
+    return resp.body
+
+
+def core_allows(
+    api: ApiServer, user: UserInfo, verb: str, resource: str, subresource: str = "", group: str = ""
+) -> bool:
+    """What a SelfSubjectAccessReview by `user` in namespace default answers."""
+    attrs = {"verb": verb, "group": group, "resource": resource, "subresource": subresource}
+    review = {
+        "apiVersion": "authorization.k8s.io/v1",
+        "kind": "SelfSubjectAccessReview",
+        "spec": {"resourceAttributes": {**attrs, "namespace": "default"}},
+    }
+    resp = api.handle(
+        ApiRequest(
+            "POST",
+            "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews",
+            body=json.dumps(review).encode(),
+            user=user,
+        )
+    )
+    assert resp.status == 201 and resp.body is not None, resp.body
+    return bool(resp.body["status"]["allowed"])

@@ -20,7 +20,7 @@ from typing import Any
 
 import pytest
 
-from kubeproof.api import ApiRequest, ApiResponse, ApiServer, UserInfo
+from kubeproof.api import ApiRequest, ApiServer, UserInfo
 from kubeproof.mvcc import MVCCStore
 from kubeproof.serve.app import ServeOptions, ServerThread
 from kubeproof.serve.kubelet import (
@@ -39,7 +39,14 @@ from kubeproof.serve.kubelet import (
     terminated_status,
 )
 from kubeproof.serve.scheduler import WatchRefused, scheduler_extension
-from tests.serve_helpers import KUBECTL, Kubectl
+from tests.serve_helpers import (
+    CORE_ADMIN,
+    KUBECTL,
+    Kubectl,
+    RecordingApi,
+    core_admin,
+    core_allows,
+)
 from tests.test_serve_scheduler import _call, _watch_until, node, pod, wait_for
 from tests.test_serve_up import kubeproof_up
 
@@ -281,46 +288,20 @@ def test_a_node_without_ready_gets_the_kubelets_conditions_once() -> None:
 
 # --------------------------------------------------------------------------- the shell, over a bare core
 
-ADMIN = UserInfo("admin", ("system:masters", "system:authenticated"))
-
-
-class Recording:
-    """The core, remembering who made each request."""
-
-    def __init__(self, api: ApiServer) -> None:
-        self.api = api
-        self.calls: list[tuple[str, str, str]] = []
-
-    def handle(self, req: ApiRequest) -> ApiResponse:
-        assert req.user is not None
-        self.calls.append((req.method, req.path, req.user.name))
-        return self.api.handle(req)
-
-    def now(self) -> str:
-        return self.api.now()
-
-
-def _admin(api: ApiServer, method: str, path: str, body: Any = None) -> Any:
-    data = json.dumps(body).encode() if body is not None else b""
-    ctype = "application/merge-patch+json" if method == "PATCH" else None
-    resp = api.handle(ApiRequest(method, path, body=data, content_type=ctype, user=ADMIN))
-    assert resp.status < 300, resp.body
-    return resp.body
-
 
 def _pod(api: ApiServer, name: str) -> Any:
-    resp = api.handle(ApiRequest("GET", f"/api/v1/namespaces/default/pods/{name}", user=ADMIN))
+    resp = api.handle(ApiRequest("GET", f"/api/v1/namespaces/default/pods/{name}", user=CORE_ADMIN))
     return resp.body if resp.status == 200 else None
 
 
 def test_the_shell_writes_as_each_pods_node_and_settles() -> None:
     api = ApiServer(MVCCStore())
-    rec = Recording(api)
-    _admin(api, "POST", "/api/v1/nodes", node_obj("n1"))
-    _admin(api, "POST", "/api/v1/nodes", node_obj("n2", ip="192.168.0.8"))
-    _admin(api, "POST", "/api/v1/namespaces/default/pods", pod("a", nodeName="n1"))
-    _admin(api, "POST", "/api/v1/namespaces/default/pods", pod("b", nodeName="n2"))
-    _admin(api, "POST", "/api/v1/namespaces/default/pods", pod("pending"))
+    rec = RecordingApi(api)
+    core_admin(api, "POST", "/api/v1/nodes", node_obj("n1"))
+    core_admin(api, "POST", "/api/v1/nodes", node_obj("n2", ip="192.168.0.8"))
+    core_admin(api, "POST", "/api/v1/namespaces/default/pods", pod("a", nodeName="n1"))
+    core_admin(api, "POST", "/api/v1/namespaces/default/pods", pod("b", nodeName="n2"))
+    core_admin(api, "POST", "/api/v1/namespaces/default/pods", pod("pending"))
     shell = KubeletShell(rec)
     asyncio.run(shell.step())
     assert shell.errors == 0
@@ -343,7 +324,7 @@ def test_the_shell_writes_as_each_pods_node_and_settles() -> None:
     asyncio.run(shell.step())
     assert rec.calls[before:] == []
     # A graceful delete is finished at once, as the pod's node.
-    _admin(api, "DELETE", "/api/v1/namespaces/default/pods/a")
+    core_admin(api, "DELETE", "/api/v1/namespaces/default/pods/a")
     assert _pod(api, "a")["metadata"]["deletionGracePeriodSeconds"] == 30
     asyncio.run(shell.step())
     assert rec.calls[before:] == [
@@ -361,27 +342,7 @@ def test_the_kubelet_is_authorized_by_rbac_through_the_system_node_binding() -> 
     api = ApiServer(MVCCStore())
 
     def allowed(user: UserInfo, verb: str, resource: str, subresource: str = "") -> bool:
-        review = {
-            "apiVersion": "authorization.k8s.io/v1",
-            "kind": "SelfSubjectAccessReview",
-            "spec": {
-                "resourceAttributes": {
-                    "verb": verb,
-                    "resource": resource,
-                    "subresource": subresource,
-                    "namespace": "default",
-                }
-            },
-        }
-        req = ApiRequest(
-            "POST",
-            "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews",
-            body=json.dumps(review).encode(),
-            user=user,
-        )
-        resp = api.handle(req)
-        assert resp.status == 201 and resp.body is not None, resp.body
-        return bool(resp.body["status"]["allowed"])
+        return core_allows(api, user, verb, resource, subresource)
 
     kubelet = node_user("n1")
     assert kubelet.groups[0] == "system:nodes"
@@ -394,9 +355,9 @@ def test_the_kubelet_is_authorized_by_rbac_through_the_system_node_binding() -> 
     )
     assert not allowed(kubelet, "delete", "nodes")
 
-    _admin(api, "DELETE", "/apis/rbac.authorization.k8s.io/v1/clusterrolebindings/system:node")
-    _admin(api, "POST", "/api/v1/nodes", node_obj("n1"))
-    _admin(api, "POST", "/api/v1/namespaces/default/pods", pod("a", nodeName="n1"))
+    core_admin(api, "DELETE", "/apis/rbac.authorization.k8s.io/v1/clusterrolebindings/system:node")
+    core_admin(api, "POST", "/api/v1/nodes", node_obj("n1"))
+    core_admin(api, "POST", "/api/v1/namespaces/default/pods", pod("a", nodeName="n1"))
     shell = KubeletShell(api)
     with pytest.raises(WatchRefused, match="cannot watch /api/v1/pods: 403"):
         asyncio.run(shell.step())

@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from kubeproof.api import ApiRequest, ApiResponse, ApiServer, UserInfo
+from kubeproof.api import ApiServer
 from kubeproof.api.bootstrap import bootstrap_objects
 from kubeproof.mvcc import MVCCStore
 from kubeproof.serve.app import ServeOptions, ServerThread
@@ -41,7 +41,13 @@ from kubeproof.serve.replicaset import (
     status_update,
 )
 from kubeproof.serve.scheduler import WatchRefused, scheduler_extension
-from tests.serve_helpers import KUBECTL, Kubectl
+from tests.serve_helpers import (
+    KUBECTL,
+    Kubectl,
+    RecordingApi,
+    core_admin,
+    core_allows,
+)
 from tests.test_serve_scheduler import _call, _watch_until, node, wait_for
 from tests.test_serve_up import kubeproof_up
 
@@ -279,30 +285,6 @@ def test_status_counts_its_pods_and_is_written_only_when_it_changed() -> None:
 
 # --------------------------------------------------------------------------- the shell, over a bare core
 
-ADMIN = UserInfo("admin", ("system:masters", "system:authenticated"))
-
-
-class Recording:
-    def __init__(self, api: ApiServer) -> None:
-        self.api = api
-        self.calls: list[tuple[str, str, str]] = []
-
-    def handle(self, req: ApiRequest) -> ApiResponse:
-        assert req.user is not None
-        self.calls.append((req.method, req.path, req.user.name))
-        return self.api.handle(req)
-
-    def now(self) -> str:
-        return self.api.now()
-
-
-def _admin(api: ApiServer, method: str, path: str, body: Any = None) -> Any:
-    data = json.dumps(body).encode() if body is not None else b""
-    ctype = "application/merge-patch+json" if method == "PATCH" else None
-    resp = api.handle(ApiRequest(method, path, body=data, content_type=ctype, user=ADMIN))
-    assert resp.status < 300, resp.body
-    return resp.body
-
 
 RS_PATH = "/apis/apps/v1/namespaces/default/replicasets"
 PODS_PATH = "/api/v1/namespaces/default/pods"
@@ -318,13 +300,13 @@ def _new_rs(replicas: int) -> dict[str, Any]:
 
 def test_the_shell_acts_as_the_controllers_service_account_and_settles() -> None:
     api = ApiServer(MVCCStore())
-    rec = Recording(api)
+    rec = RecordingApi(api)
     orphan = pd("orphan", owner=None, node_name="")
     del orphan["metadata"]["uid"], orphan["metadata"]["creationTimestamp"]
     orphan["spec"]["containers"] = [{"name": "nginx", "image": "nginx:1.27"}]
     del orphan["status"]
-    _admin(api, "POST", PODS_PATH, orphan)
-    created = _admin(api, "POST", RS_PATH, _new_rs(3))
+    core_admin(api, "POST", PODS_PATH, orphan)
+    created = core_admin(api, "POST", RS_PATH, _new_rs(3))
     shell = ReplicaSetShell(rec)
     asyncio.run(shell.step())
     assert shell.errors == 0
@@ -335,7 +317,7 @@ def test_the_shell_acts_as_the_controllers_service_account_and_settles() -> None
         ("POST", PODS_PATH),
         ("PUT", f"{RS_PATH}/web/status"),
     ]
-    pods = _admin(api, "GET", PODS_PATH)["items"]
+    pods = core_admin(api, "GET", PODS_PATH)["items"]
     assert len(pods) == 3
     for p in pods:
         (ref,) = p["metadata"]["ownerReferences"]
@@ -343,15 +325,15 @@ def test_the_shell_acts_as_the_controllers_service_account_and_settles() -> None
     # The status counted the pods it had (the orphan) before creating; the
     # next pass sees the new ones, and the one after writes nothing.
     asyncio.run(shell.step())
-    got = _admin(api, "GET", f"{RS_PATH}/web")
+    got = core_admin(api, "GET", f"{RS_PATH}/web")
     assert got["status"]["replicas"] == 3 and got["status"]["observedGeneration"] == 1
     before = len(rec.calls)
     asyncio.run(shell.step())
     assert rec.calls[before:] == []
     # Scale down: the surplus goes.
-    _admin(api, "PATCH", f"{RS_PATH}/web", {"spec": {"replicas": 1}})
+    core_admin(api, "PATCH", f"{RS_PATH}/web", {"spec": {"replicas": 1}})
     asyncio.run(shell.step())
-    assert len(_admin(api, "GET", PODS_PATH)["items"]) == 1
+    assert len(core_admin(api, "GET", PODS_PATH)["items"]) == 1
     shell.close()
 
 
@@ -371,29 +353,7 @@ def test_the_controller_is_authorized_by_kubes_bootstrap_role_and_binding() -> N
     api = ApiServer(MVCCStore())
 
     def allowed(verb: str, resource: str, subresource: str = "", group: str = "") -> bool:
-        review = {
-            "apiVersion": "authorization.k8s.io/v1",
-            "kind": "SelfSubjectAccessReview",
-            "spec": {
-                "resourceAttributes": {
-                    "verb": verb,
-                    "group": group,
-                    "resource": resource,
-                    "subresource": subresource,
-                    "namespace": "default",
-                }
-            },
-        }
-        resp = api.handle(
-            ApiRequest(
-                "POST",
-                "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews",
-                body=json.dumps(review).encode(),
-                user=CONTROLLER_USER,
-            )
-        )
-        assert resp.status == 201 and resp.body is not None, resp.body
-        return bool(resp.body["status"]["allowed"])
+        return core_allows(api, CONTROLLER_USER, verb, resource, subresource, group)
 
     for verb in ("get", "list", "watch", "update"):
         assert allowed(verb, "replicasets", group="apps")
@@ -404,7 +364,7 @@ def test_the_controller_is_authorized_by_kubes_bootstrap_role_and_binding() -> N
     assert not allowed("get", "pods") and not allowed("update", "pods")
     assert allowed("create", "events")
 
-    _admin(
+    core_admin(
         api,
         "DELETE",
         "/apis/rbac.authorization.k8s.io/v1/clusterrolebindings/system:controller:replicaset-controller",

@@ -32,7 +32,7 @@ from kubeproof.serve.scheduler import (
     load_scheduler_config,
     scheduler_extension,
 )
-from tests.serve_helpers import KUBECTL, Kubectl
+from tests.serve_helpers import KUBECTL, Kubectl, core_allows
 from tests.test_serve_up import kubeproof_up
 
 _k8s: Any = pytest.importorskip("kubernetes")
@@ -418,30 +418,7 @@ def test_the_scheduler_user_is_authorized_by_kubes_bootstrap_role() -> None:
     api = ApiServer(MVCCStore())
 
     def allowed(verb: str, resource: str, subresource: str = "", group: str = "") -> bool:
-        review = {
-            "apiVersion": "authorization.k8s.io/v1",
-            "kind": "SelfSubjectAccessReview",
-            "spec": {
-                "resourceAttributes": {
-                    "verb": verb,
-                    "group": group,
-                    "resource": resource,
-                    "subresource": subresource,
-                    "namespace": "default",
-                }
-            },
-        }
-        resp = api.handle(
-            ApiRequest(
-                "POST",
-                "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews",
-                body=json.dumps(review).encode(),
-                user=SCHEDULER_USER,
-            )
-        )
-        assert resp.status == 201, resp.body
-        assert resp.body is not None
-        return bool(resp.body["status"]["allowed"])
+        return core_allows(api, SCHEDULER_USER, verb, resource, subresource, group)
 
     assert allowed("create", "pods", "binding")
     assert allowed("patch", "pods", "status") and allowed("update", "pods", "status")
