@@ -32,6 +32,8 @@ from kubeproof.sched.load import Cluster, InputError, load_cluster
 from kubeproof.sched.model import KUBE_VERSION
 from kubeproof.sched.scheduler import Explanation, Scheduler, ScheduleResult
 
+from .placement_view import loads, placement_view
+
 
 def _fail_input(message: str) -> None:
     click.echo(f"error: {message}", err=True)
@@ -315,6 +317,8 @@ def schedule_command(
             shown = node or "[red]pending[/red]"
             table.add_row(key, "[yellow]evicted[/yellow]" if key in evicted else shown)
         console.print(table)
+        view = loads(cluster.nodes, cluster.pods, result.placements, evicted)
+        console.print(placement_view(view))
         pending = {k: v for k, v in result.reasons.items() if k not in evicted}
         if pending:
             console.print("\n[bold]Not placed[/bold]")
