@@ -311,12 +311,23 @@ def test_the_shell_acts_as_the_controllers_service_account_and_settles() -> None
     asyncio.run(shell.step())
     assert shell.errors == 0
     assert {c[2] for c in rec.calls} == {CONTROLLER_USER.name}
+    events_path = "/api/v1/namespaces/default/events"
     assert [(m, p) for m, p, _ in rec.calls if m != "GET"] == [
         ("PATCH", f"{PODS_PATH}/orphan"),
         ("POST", PODS_PATH),
+        ("POST", events_path),
         ("POST", PODS_PATH),
+        ("POST", events_path),
         ("PUT", f"{RS_PATH}/web/status"),
     ]
+    events = core_admin(api, "GET", events_path)["items"]
+    assert {
+        (e["reason"], e["involvedObject"]["kind"], e["source"]["component"]) for e in events
+    } == {("SuccessfulCreate", "ReplicaSet", "replicaset-controller")}
+    assert (
+        sorted(e["message"][: len("Created pod: web-")] for e in events)
+        == ["Created pod: web-"] * 2
+    )
     pods = core_admin(api, "GET", PODS_PATH)["items"]
     assert len(pods) == 3
     for p in pods:

@@ -74,6 +74,7 @@ from attrs import frozen
 from kubeproof.api import ApiRequest, ApiResponse, UserInfo
 from kubeproof.api.selectors import LabelSelector, SelectorError, selector_from_match
 
+from .events import EventRecorder
 from .passes import run_passes
 from .scheduler import _key, _message, _meta, _section, _Watch
 
@@ -615,6 +616,7 @@ class ReplicaSetShell:
         self.dirty: set[str] = set()
         self.writes = 0
         self.errors = 0
+        self.recorder = EventRecorder("replicaset-controller")
 
     # -- sync ------------------------------------------------------------------
 
@@ -740,7 +742,7 @@ class ReplicaSetShell:
         elif plan.create:
             error = await self._create(rs, plan.create)
         elif plan.delete:
-            error = await self._delete(plan.delete)
+            error = await self._delete(rs, plan.delete)
         body = status_update(rs, calculate_status(rs, owned, now, error))
         if body is not None:
             path = f"/apis/apps/v1/namespaces/{ns}/replicasets/{name}/status"
@@ -761,12 +763,16 @@ class ReplicaSetShell:
                 if resp.status >= 400:
                     error = error or _message(resp)
                     self._refused(f"cannot create a pod for {_key(rs)}", resp)
+                    self._event(rs, "Warning", "FailedCreate", f"Error creating: {_message(resp)}")
+                else:
+                    made = _meta(resp.body or {}).get("name", "")
+                    self._event(rs, "Normal", "SuccessfulCreate", f"Created pod: {made}")
                 await asyncio.sleep(0)
             if error is not None:
                 return error  # kube skips the later batches
         return None
 
-    async def _delete(self, pods: Sequence[Obj]) -> str | None:
+    async def _delete(self, rs: Obj, pods: Sequence[Obj]) -> str | None:
         error = None
         for pod in pods:
             meta = _meta(pod)
@@ -775,8 +781,21 @@ class ReplicaSetShell:
             if resp.status >= 400 and resp.status != 404:
                 error = error or _message(resp)
                 self._refused(f"cannot delete {_key(pod)}", resp)
+                self._event(rs, "Warning", "FailedDelete", f"Error deleting: {_message(resp)}")
+            elif resp.status < 400:
+                self._event(
+                    rs, "Normal", "SuccessfulDelete", f"Deleted pod: {meta.get('name', '')}"
+                )
             await asyncio.sleep(0)
         return error
+
+    def _event(self, rs: Obj, typ: str, reason: str, message: str) -> None:
+        """An Event on the ReplicaSet, as kube's RealPodControl records one."""
+        about = {**rs, "kind": "ReplicaSet", "apiVersion": "apps/v1"}
+        event = self.recorder.body(about, typ, reason, message, self.api.now())
+        resp = self._request("POST", f"/api/v1/namespaces/{_ns(rs)}/events", event)
+        if resp.status >= 400:
+            log.info("cannot record event %s for %s: %s", reason, _key(rs), _message(resp))
 
     # -- the loop --------------------------------------------------------------
 

@@ -91,7 +91,6 @@ import asyncio
 import json
 import logging
 import random
-import time
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final, Protocol
@@ -114,6 +113,8 @@ from kubeproof.sched import (
 )
 from kubeproof.sched.load import parse_label_selector, parse_node, parse_pod
 
+from .events import EventRecorder
+
 if TYPE_CHECKING:
     from .app import Extension, RunningServer
 
@@ -131,7 +132,6 @@ SCHEDULER_USER: Final = UserInfo("system:kube-scheduler", ("system:authenticated
 """Who the shell is to the API server (kube-scheduler's client certificate CN)."""
 
 TERMINAL_PHASES: Final = ("Succeeded", "Failed")
-NOTE_LENGTH_LIMIT: Final = 1024  # validation.NoteLengthLimit: event messages are cut to it
 MAX_WATCH_REOPENS: Final = 3
 
 WATCHED: Final = (
@@ -344,7 +344,7 @@ class SchedulerShell:
         self.ctx_gen = 0
         """Bumped by namespace, service and replicaset changes (pod context)."""
         self._seq = 0
-        self._last_nanos = 0
+        self.recorder = EventRecorder("default-scheduler")
         self.passes = 0
         self.errors = 0
 
@@ -760,35 +760,8 @@ class SchedulerShell:
 
     def _event(self, obj: Obj, typ: str, reason: str, message: str) -> None:
         """A core/v1 Event as kube's event recorder writes one."""
-        meta = _meta(obj)
-        ns, name = meta.get("namespace", "default"), meta.get("name", "")
-        if len(message) > NOTE_LENGTH_LIMIT:
-            message = message[: NOTE_LENGTH_LIMIT - 4] + " ..."
-        now = self.api.now()
-        nanos = max(time.time_ns(), self._last_nanos + 1)
-        self._last_nanos = nanos
-        event = {
-            "apiVersion": "v1",
-            "kind": "Event",
-            "metadata": {"name": f"{name}.{nanos:x}", "namespace": ns},
-            "involvedObject": {
-                "kind": "Pod",
-                "namespace": ns,
-                "name": name,
-                "uid": meta.get("uid", ""),
-                "apiVersion": "v1",
-                "resourceVersion": meta.get("resourceVersion", ""),
-            },
-            "reason": reason,
-            "message": message,
-            "source": {"component": "default-scheduler"},
-            "firstTimestamp": now,
-            "lastTimestamp": now,
-            "count": 1,
-            "type": typ,
-            "reportingComponent": "default-scheduler",
-            "reportingInstance": "",
-        }
+        event = self.recorder.body(obj, typ, reason, message, self.api.now())
+        ns, name = event["metadata"]["namespace"], event["involvedObject"]["name"]
         resp = self._request("POST", f"/api/v1/namespaces/{ns}/events", event)
         if resp.status >= 400:
             log.info("cannot record event %s for %s/%s: %s", reason, ns, name, _message(resp))
