@@ -81,16 +81,16 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
-import json
 import logging
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from collections.abc import Set as AbstractSet
-from typing import TYPE_CHECKING, Any, Final, Protocol
+from typing import TYPE_CHECKING, Any, Final
 
 from attrs import frozen
 
 from kubeproof.api import ApiRequest, ApiResponse, UserInfo
 
+from .core_client import CoreApi, core_request
 from .passes import run_passes
 from .scheduler import WatchRefused, _key, _message, _meta, _section, _Watch
 
@@ -149,12 +149,7 @@ def node_user(node: str) -> UserInfo:
     return UserInfo(f"system:node:{node}", (NODES_GROUP, "system:authenticated"))
 
 
-class _Api(Protocol):
-    """What the shell uses of `kubeproof.api.ApiServer`."""
-
-    def handle(self, req: ApiRequest) -> ApiResponse: ...
-
-    def now(self) -> str: ...
+_Api = CoreApi
 
 
 class _ReaderWatch(_Watch):
@@ -659,10 +654,7 @@ class KubeletShell:
         body: Mapping[str, Any],
         content_type: str | None = None,
     ) -> ApiResponse:
-        req = ApiRequest(
-            method, path, body=json.dumps(body).encode(), content_type=content_type, user=user
-        )
-        resp = self.api.handle(req)
+        resp = core_request(self.api, method, path, body, content_type, user)
         if resp.status < 400:
             self.writes += 1
             self.notify()

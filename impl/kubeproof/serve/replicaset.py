@@ -60,13 +60,12 @@ from __future__ import annotations
 import asyncio
 import copy
 import functools
-import json
 import logging
 import math
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, Final, Protocol
+from typing import TYPE_CHECKING, Any, Final
 
 import attrs
 from attrs import frozen
@@ -74,6 +73,7 @@ from attrs import frozen
 from kubeproof.api import ApiRequest, ApiResponse, UserInfo
 from kubeproof.api.selectors import LabelSelector, SelectorError, selector_from_match
 
+from .core_client import CoreApi, core_request
 from .events import EventRecorder
 from .passes import run_passes
 from .scheduler import _key, _message, _meta, _section, _Watch
@@ -129,12 +129,7 @@ MAX_NAME: Final = 253
 Obj = Mapping[str, Any]
 
 
-class _Api(Protocol):
-    """What the shell uses of `kubeproof.api.ApiServer`."""
-
-    def handle(self, req: ApiRequest) -> ApiResponse: ...
-
-    def now(self) -> str: ...
+_Api = CoreApi
 
 
 # --------------------------------------------------------------------------- pure decisions
@@ -684,13 +679,7 @@ class ReplicaSetShell:
         body: Mapping[str, Any] | None = None,
         content_type: str | None = None,
     ) -> ApiResponse:
-        req = ApiRequest(
-            method,
-            path,
-            body=json.dumps(body).encode() if body is not None else b"",
-            content_type=content_type,
-        )
-        resp = self.api.handle(req)
+        resp = core_request(self.api, method, path, body, content_type)
         if resp.status < 400:
             self.writes += 1
             self.notify()

@@ -88,12 +88,11 @@ them when the server has no events.k8s.io API.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import random
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Final, Protocol
+from typing import TYPE_CHECKING, Any, Final
 
 import attrs
 import yaml
@@ -113,6 +112,7 @@ from kubeproof.sched import (
 )
 from kubeproof.sched.load import parse_label_selector, parse_node, parse_pod
 
+from .core_client import CoreApi, core_request
 from .events import EventRecorder
 
 if TYPE_CHECKING:
@@ -145,12 +145,7 @@ WATCHED: Final = (
 Obj = Mapping[str, Any]
 
 
-class _Api(Protocol):
-    """What the shell uses of `kubeproof.api.ApiServer`."""
-
-    def handle(self, req: ApiRequest) -> ApiResponse: ...
-
-    def now(self) -> str: ...
+_Api = CoreApi
 
 
 class WatchRefused(Exception):
@@ -620,14 +615,7 @@ class SchedulerShell:
         body: Mapping[str, Any] | None = None,
         content_type: str | None = None,
     ) -> ApiResponse:
-        req = ApiRequest(
-            method,
-            path,
-            body=json.dumps(body).encode() if body is not None else b"",
-            content_type=content_type,
-            user=SCHEDULER_USER,
-        )
-        resp = self.api.handle(req)
+        resp = core_request(self.api, method, path, body, content_type, SCHEDULER_USER)
         if resp.status < 400:
             self.notify()
         return resp
