@@ -60,22 +60,8 @@ def _index(container: list[Any], token: str, allow_end: bool) -> int:
     return i
 
 
-def _parent(doc: Any, tokens: list[str], path: str) -> Any:
-    cur = doc
-    for t in tokens[:-1]:
-        if isinstance(cur, dict):
-            if t not in cur:
-                raise PatchError(f"doc is missing path: {path!r}")
-            cur = cur[t]
-        elif isinstance(cur, list):
-            cur = cur[_index(cur, t, False)]
-        else:
-            raise PatchError(f"doc is missing path: {path!r}")
-    return cur
-
-
-def _get(doc: Any, path: str) -> Any:
-    tokens = _pointer(path)
+def _walk(doc: Any, tokens: list[str], path: str) -> Any:
+    """The value the pointer tokens lead to; PatchError naming `path` if none."""
     cur = doc
     for t in tokens:
         if isinstance(cur, dict):
@@ -87,6 +73,14 @@ def _get(doc: Any, path: str) -> Any:
         else:
             raise PatchError(f"doc is missing path: {path!r}")
     return cur
+
+
+def _parent(doc: Any, tokens: list[str], path: str) -> Any:
+    return _walk(doc, tokens[:-1], path)
+
+
+def _get(doc: Any, path: str) -> Any:
+    return _walk(doc, _pointer(path), path)
 
 
 def _add(doc: Any, path: str, value: Any) -> Any:
